@@ -1,0 +1,1 @@
+"""Evaluation: metrics (scikit-learn), figures (matplotlib Agg), run reports (HTML + Markdown)."""
