@@ -58,3 +58,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' did you mean 'x'?' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class RunInterrupted(TamrinError):
+    """Ctrl-C during training: the state was saved; `tamrin resume RUN_DIR` continues it."""

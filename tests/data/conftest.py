@@ -68,6 +68,7 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 
 # ------------------------------------------------------------------------------ file writers
 
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -99,27 +100,64 @@ def _p2_int(v: int) -> bytes:
 
 def _p2_uint8_matrix(a: np.ndarray) -> bytes:
     """A 2-D uint8 ndarray as numpy 1.x under Python 2 pickles it (names numpy.core.multiarray)."""
-    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + _p2_int(0) + b"\x85"
-            + _p2_str(b"b") + b"\x87R(" + _p2_int(1) + _p2_int(a.shape[0]) + _p2_int(a.shape[1])
-            + b"\x86cnumpy\ndtype\n" + _p2_str(b"u1") + _p2_int(0) + _p2_int(1) + b"\x87R("
-            + _p2_int(3) + _p2_str(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff" + _p2_int(0)
-            + b"tb\x89" + _p2_str(a.tobytes()) + b"tb")
+    return (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        + _p2_int(0)
+        + b"\x85"
+        + _p2_str(b"b")
+        + b"\x87R("
+        + _p2_int(1)
+        + _p2_int(a.shape[0])
+        + _p2_int(a.shape[1])
+        + b"\x86cnumpy\ndtype\n"
+        + _p2_str(b"u1")
+        + _p2_int(0)
+        + _p2_int(1)
+        + b"\x87R("
+        + _p2_int(3)
+        + _p2_str(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+        + _p2_int(0)
+        + b"tb\x89"
+        + _p2_str(a.tobytes())
+        + b"tb"
+    )
 
 
 def cifar_batch_bytes(data: np.ndarray, labels: list[int], label: bytes = b"batch") -> bytes:
     """A CIFAR-10 batch laid out as the official Python 2 cPickle files are."""
     names = [f"img_{i}.png".encode() for i in range(len(labels))]
-    return (b"\x80\x02}(" + _p2_str(b"batch_label") + _p2_str(label)
-            + _p2_str(b"labels") + b"](" + b"".join(_p2_int(int(v)) for v in labels) + b"e"
-            + _p2_str(b"data") + _p2_uint8_matrix(data)
-            + _p2_str(b"filenames") + b"](" + b"".join(_p2_str(n) for n in names) + b"e" + b"u.")
+    return (
+        b"\x80\x02}("
+        + _p2_str(b"batch_label")
+        + _p2_str(label)
+        + _p2_str(b"labels")
+        + b"]("
+        + b"".join(_p2_int(int(v)) for v in labels)
+        + b"e"
+        + _p2_str(b"data")
+        + _p2_uint8_matrix(data)
+        + _p2_str(b"filenames")
+        + b"]("
+        + b"".join(_p2_str(n) for n in names)
+        + b"e"
+        + b"u."
+    )
 
 
 def cifar_meta_bytes() -> bytes:
-    return (b"\x80\x02}(" + _p2_str(b"num_cases_per_batch") + _p2_int(10000)
-            + _p2_str(b"label_names") + b"]("
-            + b"".join(_p2_str(c.encode()) for c in CIFAR10_CLASSES) + b"e"
-            + _p2_str(b"num_vis") + _p2_int(3072) + b"u.")
+    return (
+        b"\x80\x02}("
+        + _p2_str(b"num_cases_per_batch")
+        + _p2_int(10000)
+        + _p2_str(b"label_names")
+        + b"]("
+        + b"".join(_p2_str(c.encode()) for c in CIFAR10_CLASSES)
+        + b"e"
+        + _p2_str(b"num_vis")
+        + _p2_int(3072)
+        + b"u."
+    )
 
 
 def make_tar(path: Path, members: dict[str, bytes]) -> Path:
@@ -136,8 +174,13 @@ def make_tar(path: Path, members: dict[str, bytes]) -> Path:
 @pytest.fixture
 def formats() -> SimpleNamespace:
     """The file writers above, for tests (importing from conftest is ambiguous under pytest)."""
-    return SimpleNamespace(md5=md5, idx_bytes=idx_bytes, write_gz=write_gz, make_tar=make_tar,
-                           cifar_batch_bytes=cifar_batch_bytes)
+    return SimpleNamespace(
+        md5=md5,
+        idx_bytes=idx_bytes,
+        write_gz=write_gz,
+        make_tar=make_tar,
+        cifar_batch_bytes=cifar_batch_bytes,
+    )
 
 
 # ----------------------------------------------------------------------------- tiny data sets
@@ -176,8 +219,11 @@ def _tiny_mnist(folder: Path, rng: np.random.Generator) -> tuple[Layout, Splits]
             name = f"{prefix}-{kind}-idx{dims}-ubyte.gz"
             payload = idx_bytes(arr)
             path = write_gz(folder / name, payload)
-            files.append(FileSpec(name, md5(path), path.as_uri(),
-                                  payload_md5=hashlib.md5(payload).hexdigest()))
+            files.append(
+                FileSpec(
+                    name, md5(path), path.as_uri(), payload_md5=hashlib.md5(payload).hexdigest()
+                )
+            )
     return Layout(tuple(files)), arrays
 
 
@@ -199,8 +245,7 @@ def _tiny_cifar(folder: Path, rng: np.random.Generator) -> tuple[tuple[Layout, .
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         files.append(FileSpec(f"{CIFAR10_FOLDER}/{name}", md5(path)))
-    tar = make_tar(folder / CIFAR10_ARCHIVE,
-                   {f"{CIFAR10_FOLDER}/{n}": d for n, d in blobs.items()})
+    tar = make_tar(folder / CIFAR10_ARCHIVE, {f"{CIFAR10_FOLDER}/{n}": d for n, d in blobs.items()})
     layouts = (Layout(tuple(files)), Layout((FileSpec(CIFAR10_ARCHIVE, md5(tar), tar.as_uri()),)))
     arrays = {s: (np.concatenate(xs[s]), np.concatenate(ys[s])) for s in ("train", "test")}
     return layouts, arrays
@@ -237,6 +282,7 @@ def tiny(tmp_path: Path) -> Tiny:
 
 
 # ------------------------------------------------------------------------------ hostile files
+
 
 class _RunsCode:
     """Pickles as a call to os.system: what a hostile 'batch' would carry."""

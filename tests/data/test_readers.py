@@ -37,6 +37,7 @@ def _cifar_folder_files(folder: Path) -> dict[str, Path]:
 
 # ----------------------------------------------------------------------------------------- IDX
 
+
 def test_mnist_reader_returns_n1hw_uint8_and_int64(tiny: Tiny) -> None:
     out = read_mnist(_mnist_files(tiny.server / "mnist"))
     for split in ("train", "test"):
@@ -123,6 +124,7 @@ def test_mnist_count_mismatch(tiny: Tiny, tmp_path: Path, formats: SimpleNamespa
 
 # ------------------------------------------------------------------------------------ CIFAR-10
 
+
 def test_cifar_folder_and_tar_give_the_same_arrays(tiny: Tiny) -> None:
     folder = tiny.server / "cifar10"
     from_dir = read_cifar10(_cifar_folder_files(folder))
@@ -150,8 +152,9 @@ def test_hostile_pickle_is_refused_without_running_code(hostile_pickle) -> None:
     assert not marker.exists()
 
 
-def test_hostile_pickle_inside_the_tar_is_refused(hostile_pickle, tmp_path: Path,
-                                                  formats: SimpleNamespace) -> None:
+def test_hostile_pickle_inside_the_tar_is_refused(
+    hostile_pickle, tmp_path: Path, formats: SimpleNamespace
+) -> None:
     blob, marker = hostile_pickle
     members = {f"{CIFAR10_FOLDER}/{n}": blob for n in CIFAR10_BATCHES}
     tar = formats.make_tar(tmp_path / CIFAR10_ARCHIVE, members)
@@ -173,15 +176,18 @@ def _bad_batch(kind: str, formats: SimpleNamespace) -> bytes:
     }[kind]()
 
 
-@pytest.mark.parametrize(("kind", "words"), [
-    ("garbage", "not a readable CIFAR-10 batch"),
-    ("truncated", "not a readable"),
-    ("list", "expected a dict"),
-    ("no-data", "lacks 'data' or 'labels'"),
-    ("narrow", "must be uint8 (N, 3072)"),
-    ("count", "2 images but 1 labels"),
-    ("range", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("garbage", "not a readable CIFAR-10 batch"),
+        ("truncated", "not a readable"),
+        ("list", "expected a dict"),
+        ("no-data", "lacks 'data' or 'labels'"),
+        ("narrow", "must be uint8 (N, 3072)"),
+        ("count", "2 images but 1 labels"),
+        ("range", "out of range"),
+    ],
+)
 def test_bad_cifar_batches(kind: str, words: str, formats: SimpleNamespace) -> None:
     blob = _bad_batch(kind, formats)
     with pytest.raises(DataCorruptError) as exc:
@@ -189,8 +195,9 @@ def test_bad_cifar_batches(kind: str, words: str, formats: SimpleNamespace) -> N
     _corrupt(exc, "data_batch_3", words)
 
 
-def test_cifar_tar_missing_member_and_truncated(tiny: Tiny, tmp_path: Path,
-                                               formats: SimpleNamespace) -> None:
+def test_cifar_tar_missing_member_and_truncated(
+    tiny: Tiny, tmp_path: Path, formats: SimpleNamespace
+) -> None:
     one = {f"{CIFAR10_FOLDER}/data_batch_1": b"x"}
     partial = formats.make_tar(tmp_path / "partial.tar.gz", one)
     with pytest.raises(DataCorruptError, match=r"archive lacks .*data_batch_2"):
@@ -205,6 +212,7 @@ def test_cifar_tar_missing_member_and_truncated(tiny: Tiny, tmp_path: Path,
 
 # ------------------------------------------------------------------------------------ MedMNIST
 
+
 def test_medmnist_npz(tiny: Tiny) -> None:
     out = read_medmnist_npz(tiny.server / "dermamnist" / "dermamnist.npz")
     for split in ("train", "val", "test"):
@@ -217,22 +225,29 @@ def test_medmnist_npz(tiny: Tiny) -> None:
 
 
 def _npz(path: Path, **overrides: object) -> Path:
-    arrays = {f"{s}_{k}": (np.zeros((2, 28, 28, 3), np.uint8) if k == "images"
-                           else np.zeros((2, 1), np.uint8))
-              for s in ("train", "val", "test") for k in ("images", "labels")}
+    arrays = {
+        f"{s}_{k}": (
+            np.zeros((2, 28, 28, 3), np.uint8) if k == "images" else np.zeros((2, 1), np.uint8)
+        )
+        for s in ("train", "val", "test")
+        for k in ("images", "labels")
+    }
     arrays.update(overrides)  # type: ignore[arg-type]
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     return path
 
 
-@pytest.mark.parametrize(("overrides", "words"), [
-    ({"val_labels": None}, "no 'val_labels' array"),
-    ({"train_images": np.zeros((2, 32, 32, 3), np.uint8)}, "(N, 28, 28, 3)"),
-    ({"test_images": np.zeros((2, 28, 28, 3), np.float32)}, "must be uint8"),
-    ({"train_labels": np.zeros((3, 1), np.uint8)}, "2 images but 3 labels"),
-    ({"val_labels": np.zeros((2, 1), np.float64)}, "labels must be integers"),
-    ({"train_labels": np.array([[{}], [{}]], dtype=object)}, "cannot read the .npz"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"val_labels": None}, "no 'val_labels' array"),
+        ({"train_images": np.zeros((2, 32, 32, 3), np.uint8)}, "(N, 28, 28, 3)"),
+        ({"test_images": np.zeros((2, 28, 28, 3), np.float32)}, "must be uint8"),
+        ({"train_labels": np.zeros((3, 1), np.uint8)}, "2 images but 3 labels"),
+        ({"val_labels": np.zeros((2, 1), np.float64)}, "labels must be integers"),
+        ({"train_labels": np.array([[{}], [{}]], dtype=object)}, "cannot read the .npz"),
+    ],
+)
 def test_bad_medmnist_npz(tmp_path: Path, overrides: dict, words: str) -> None:
     path = _npz(tmp_path / "dermamnist.npz", **overrides)
     with pytest.raises(DataCorruptError) as exc:

@@ -28,21 +28,24 @@ def real(real_data: str | None, tmp_path_factory: pytest.TempPathFactory) -> Dat
 def _have(real: DataStore, name: str) -> None:
     row = next(r for r in real.status() if r["name"] == name)
     if row["state"] != "ok":
-        pytest.skip(f"{name} is {row['state']} in the real data roots (run "
-                    f"../shared/datasets/setup.sh)")
+        pytest.skip(
+            f"{name} is {row['state']} in the real data roots (run ../shared/datasets/setup.sh)"
+        )
 
 
 def _listing(roots: list[Path]) -> list[tuple[str, int]]:
-    return sorted((str(p), p.lstat().st_mtime_ns)
-                  for r in roots if r.is_dir() for p in r.rglob("*"))
+    return sorted(
+        (str(p), p.lstat().st_mtime_ns) for r in roots if r.is_dir() for p in r.rglob("*")
+    )
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_real_files_have_the_official_md5s(real: DataStore, name: str) -> None:
     _have(real, name)
     rows = real.verify(name)
-    assert rows and all(r["state"] in ("ok (official md5)", "ok (payload md5; recompressed)")
-                        for r in rows), rows
+    assert rows and all(
+        r["state"] in ("ok (official md5)", "ok (payload md5; recompressed)") for r in rows
+    ), rows
 
 
 def test_other_real_sets_verify(real: DataStore) -> None:
@@ -75,7 +78,17 @@ def test_real_cifar10(real: DataStore) -> None:
     assert torch.bincount(ds.test_y).tolist() == [1000] * 10
     means = ds.train_x.double().mean(dim=(0, 2, 3)).numpy()
     np.testing.assert_allclose(means, [125.3, 123.0, 113.9], atol=0.05)
-    assert ds.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                          "horse", "ship", "truck"]
+    assert ds.classes == [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     assert load_images("cifar10", real) is ds
     assert _listing(real.roots) == before  # nothing written into the data roots

@@ -30,14 +30,20 @@ from tamrin.errors import DataCorruptError, DataNotFoundError, UnsafeArchiveErro
 if TYPE_CHECKING:
     from conftest import Tiny
 
-MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 def _listing(root: Path) -> list[tuple[str, int, int]]:
     """Every path under `root` with size and mtime: to show a root was not written to."""
-    return sorted((str(p.relative_to(root)), p.lstat().st_size, p.lstat().st_mtime_ns)
-                  for p in root.rglob("*"))
+    return sorted(
+        (str(p.relative_to(root)), p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in root.rglob("*")
+    )
 
 
 def _user_error(exc: pytest.ExceptionInfo[BaseException], *words: str) -> str:
@@ -51,6 +57,7 @@ def _user_error(exc: pytest.ExceptionInfo[BaseException], *words: str) -> str:
 
 
 # ----------------------------------------------------------------------------------- roots
+
 
 def test_roots_from_data_dir_env_and_default(tmp_path: Path, monkeypatch) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
@@ -118,8 +125,10 @@ def test_unknown_name_suggests(tiny: Tiny, tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- verification
 
-def test_verification_is_remembered_outside_the_data_root(tiny: Tiny, tmp_path: Path,
-                                                          monkeypatch) -> None:
+
+def test_verification_is_remembered_outside_the_data_root(
+    tiny: Tiny, tmp_path: Path, monkeypatch
+) -> None:
     root = tmp_path / "data"
     tiny.install("mnist", root)
     before = _listing(root)
@@ -156,8 +165,9 @@ def test_recompressed_file_passes_by_payload_md5(tiny: Tiny, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("damage", ["wrong-md5", "truncated", "flipped"])
-def test_damaged_file_is_a_clear_corrupt_error(tiny: Tiny, tmp_path: Path, damage: str,
-                                               formats: SimpleNamespace) -> None:
+def test_damaged_file_is_a_clear_corrupt_error(
+    tiny: Tiny, tmp_path: Path, damage: str, formats: SimpleNamespace
+) -> None:
     root = tmp_path / "data"
     folder = tiny.install("mnist", root)
     path = folder / "t10k-images-idx3-ubyte.gz"
@@ -173,8 +183,9 @@ def test_damaged_file_is_a_clear_corrupt_error(tiny: Tiny, tmp_path: Path, damag
     for call in (data.locate, lambda n: load_images(n, data)):
         with pytest.raises(DataCorruptError) as exc:
             call("mnist")
-        _user_error(exc, "t10k-images-idx3-ubyte.gz", spec.md5, formats.md5(path),
-                    "tamrin data fetch mnist")
+        _user_error(
+            exc, "t10k-images-idx3-ubyte.gz", spec.md5, formats.md5(path), "tamrin data fetch mnist"
+        )
     rows = {r["file"]: r["state"] for r in data.verify("mnist")}
     assert rows["t10k-images-idx3-ubyte.gz"] == "corrupt"
     assert rows["train-images-idx3-ubyte.gz"] == OK_OFFICIAL
@@ -192,15 +203,24 @@ def test_status_and_verify_states(tiny: Tiny, tmp_path: Path) -> None:
     assert states[f"{CIFAR10_FOLDER}/data_batch_1"] == OK_OFFICIAL
     assert states[f"{CIFAR10_FOLDER}/data_batch_2"] == "missing"
     assert rows["dermamnist"] == {
-        "name": "dermamnist", "state": "missing", "root": None,
-        "files": [{"file": "dermamnist.npz", "state": "missing",
-                   "path": str(root / "dermamnist" / "dermamnist.npz")}]}
+        "name": "dermamnist",
+        "state": "missing",
+        "root": None,
+        "files": [
+            {
+                "file": "dermamnist.npz",
+                "state": "missing",
+                "path": str(root / "dermamnist" / "dermamnist.npz"),
+            }
+        ],
+    }
     (missing,) = DataStore(root, catalog=tiny.catalog).verify("dermamnist")
     assert missing["state"] == "missing" and missing["actual_md5"] is None
     assert missing["expected_md5"] == tiny.catalog["dermamnist"].layouts[0].files[0].md5
 
 
 # ------------------------------------------------------------------------------- downloads
+
 
 def test_download_from_file_url(tiny: Tiny, tmp_path: Path) -> None:
     root = tmp_path / "data"
@@ -225,8 +245,15 @@ def test_missing_with_downloads_off(tiny: Tiny, tmp_path: Path) -> None:
     spec = tiny.catalog["dermamnist"].layouts[0].files[0]
     with pytest.raises(DataNotFoundError) as exc:
         DataStore(tmp_path / "data", download=False, catalog=tiny.catalog).locate("dermamnist")
-    _user_error(exc, "dermamnist.npz", spec.md5, spec.url, "downloads are off", "--data-dir DIR",
-                "TAMRIN_DATA=DIR")
+    _user_error(
+        exc,
+        "dermamnist.npz",
+        spec.md5,
+        spec.url,
+        "downloads are off",
+        "--data-dir DIR",
+        "TAMRIN_DATA=DIR",
+    )
 
 
 def test_no_network_is_a_clear_not_found(tiny: Tiny, tmp_path: Path) -> None:
@@ -235,8 +262,14 @@ def test_no_network_is_a_clear_not_found(tiny: Tiny, tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError) as exc:
         DataStore(root, catalog=tiny.catalog).locate("mnist")
     spec = tiny.catalog["mnist"].layouts[0].files[2]
-    text = _user_error(exc, "t10k-images-idx3-ubyte.gz", spec.md5, f"download of {spec.url} failed",
-                       "--data-dir DIR", "TAMRIN_DATA=DIR")
+    text = _user_error(
+        exc,
+        "t10k-images-idx3-ubyte.gz",
+        spec.md5,
+        f"download of {spec.url} failed",
+        "--data-dir DIR",
+        "TAMRIN_DATA=DIR",
+    )
     assert "t10k-labels-idx1-ubyte.gz" in text and "train-images" not in text  # what is left
     assert not list((root / "mnist").glob("*.part"))
 
@@ -268,15 +301,17 @@ def _archive_catalog(archive: Path, md5: str) -> dict[str, DatasetSpec]:
 
 
 def test_download_extracts_when_the_layout_asks(tmp_path: Path, formats: SimpleNamespace) -> None:
-    archive = formats.make_tar(tmp_path / "server" / "pack.tar.gz",
-                               {"pack/a.txt": b"alpha", "pack/sub/b.txt": b"beta"})
+    archive = formats.make_tar(
+        tmp_path / "server" / "pack.tar.gz", {"pack/a.txt": b"alpha", "pack/sub/b.txt": b"beta"}
+    )
     data = DataStore(tmp_path / "data", catalog=_archive_catalog(archive, formats.md5(archive)))
     folder = data.locate("pack")
     assert (folder / "pack" / "sub" / "b.txt").read_bytes() == b"beta"
 
 
-def test_download_of_a_hostile_archive_extracts_nothing(tmp_path: Path, hostile_tars,
-                                                        formats: SimpleNamespace) -> None:
+def test_download_of_a_hostile_archive_extracts_nothing(
+    tmp_path: Path, hostile_tars, formats: SimpleNamespace
+) -> None:
     archive, member = hostile_tars["dotdot"]
     data = DataStore(tmp_path / "data", catalog=_archive_catalog(archive, formats.md5(archive)))
     with pytest.raises(UnsafeArchiveError, match=re.escape(f"'{member}'")):
@@ -287,8 +322,11 @@ def test_download_of_a_hostile_archive_extracts_nothing(tmp_path: Path, hostile_
 
 # ------------------------------------------------------------------------------ extraction
 
-@pytest.mark.parametrize("kind", ["dotdot", "nested-dotdot", "absolute", "symlink",
-                                  "symlink-absolute", "hardlink", "device"])
+
+@pytest.mark.parametrize(
+    "kind",
+    ["dotdot", "nested-dotdot", "absolute", "symlink", "symlink-absolute", "hardlink", "device"],
+)
 def test_safe_extract_refuses_hostile_members(hostile_tars, tmp_path: Path, kind: str) -> None:
     archive, member = hostile_tars[kind]
     dest = tmp_path / "out" / "inner"
@@ -323,9 +361,12 @@ def test_safe_extract_truncated_archive(tmp_path: Path, formats: SimpleNamespace
 
 # -------------------------------------------------------------------------- decoded cache
 
+
 def _splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {"train": (np.ones((4, 1, 2, 2), np.uint8), np.arange(4)),
-            "test": (np.zeros((2, 1, 2, 2), np.uint8), np.arange(2))}
+    return {
+        "train": (np.ones((4, 1, 2, 2), np.uint8), np.arange(4)),
+        "test": (np.zeros((2, 1, 2, 2), np.uint8), np.arange(2)),
+    }
 
 
 def test_decoded_cache_hit_stale_and_damaged(tmp_path: Path) -> None:
@@ -371,6 +412,7 @@ def test_cache_in_a_read_only_root_is_not_written(tiny: Tiny, tmp_path: Path) ->
 
 # ----------------------------------------------------------------------------- load_images
 
+
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "dermamnist"])
 def test_load_images(tiny: Tiny, tmp_path: Path, name: str) -> None:
     root = tmp_path / "data"
@@ -389,8 +431,9 @@ def test_load_images(tiny: Tiny, tmp_path: Path, name: str) -> None:
     assert name in repr(ds) and "tensor" not in repr(ds)
 
 
-def test_load_images_is_cached_in_process_and_on_disk(tiny: Tiny, tmp_path: Path,
-                                                      monkeypatch) -> None:
+def test_load_images_is_cached_in_process_and_on_disk(
+    tiny: Tiny, tmp_path: Path, monkeypatch
+) -> None:
     root = tmp_path / "data"
     tiny.install("mnist", root)
     data = DataStore(root, catalog=tiny.catalog)

@@ -38,8 +38,10 @@ class ImageDataset:
 
     def __repr__(self) -> str:
         val = tuple(self.val_x.shape) if self.val_x is not None else None
-        return (f"ImageDataset({self.name!r}, train={tuple(self.train_x.shape)}, "
-                f"val={val}, test={tuple(self.test_x.shape)}, classes={len(self.classes)})")
+        return (
+            f"ImageDataset({self.name!r}, train={tuple(self.train_x.shape)}, "
+            f"val={val}, test={tuple(self.test_x.shape)}, classes={len(self.classes)})"
+        )
 
 
 _READERS: dict[str, Callable[[Mapping[str, Path]], Mapping[str, Split]]] = {
@@ -58,11 +60,15 @@ def load_images(name: str, store: DataStore) -> ImageDataset:
     """The image data set `name` (mnist, fashion-mnist, cifar10, dermamnist) as tensors."""
     spec = store.spec(name)  # unknown names: UserError with a did-you-mean
     if name not in _READERS:
-        raise UserError(f"'{name}' is not an image data set; image data sets: "
-                        f"{', '.join(IMAGE_DATASETS)}")
+        raise UserError(
+            f"'{name}' is not an image data set; image data sets: {', '.join(IMAGE_DATASETS)}"
+        )
     files = store.locate_files(name)
-    stats = tuple(sorted((n, st.st_size, st.st_mtime_ns)
-                         for n, st in ((n, p.stat()) for n, p in files.items())))
+    stats = tuple(
+        sorted(
+            (n, st.st_size, st.st_mtime_ns) for n, st in ((n, p.stat()) for n, p in files.items())
+        )
+    )
     key = (name, stats)
     if key in _LOADED:
         return _LOADED[key]
@@ -72,8 +78,10 @@ def load_images(name: str, store: DataStore) -> ImageDataset:
         splits = _READERS[name](files)
         for split, (_, y) in splits.items():
             if len(y) and (y.min() < 0 or y.max() >= len(classes)):
-                raise DataCorruptError(f"{name} {split} labels range over {y.min()}..{y.max()}; "
-                                       f"expected 0..{len(classes) - 1} ({len(classes)} classes)")
+                raise DataCorruptError(
+                    f"{name} {split} labels range over {y.min()}..{y.max()}; "
+                    f"expected 0..{len(classes) - 1} ({len(classes)} classes)"
+                )
         return splits
 
     splits = store.cached_splits(name, files, build)
@@ -87,4 +95,3 @@ def load_images(name: str, store: DataStore) -> ImageDataset:
 def clear_loaded() -> None:
     """Forget the data sets kept in this process (tests; freeing memory)."""
     _LOADED.clear()
-

@@ -42,20 +42,24 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with path.open("rb") as raw:
             gz = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gz else path.open("rb")) as f:
+        with gzip.open(path, "rb") if gz else path.open("rb") as f:
             return _read_idx_stream(f, path)
     except DataCorruptError:
         raise
     except _DECODE_ERRORS as exc:
-        raise DataCorruptError(f"{path}: cannot read IDX data ({_why(exc)}); the file is truncated "
-                               f"or damaged: delete it and fetch it again") from None
+        raise DataCorruptError(
+            f"{path}: cannot read IDX data ({_why(exc)}); the file is truncated "
+            f"or damaged: delete it and fetch it again"
+        ) from None
 
 
 def _read_idx_stream(f: io.BufferedIOBase, path: Path) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_DTYPES or head[3] == 0:
-        raise DataCorruptError(f"{path}: not an IDX file (magic bytes {head.hex() or 'none'}; "
-                               f"expected 0000 <dtype> <ndim>, e.g. 00000803 for images)")
+        raise DataCorruptError(
+            f"{path}: not an IDX file (magic bytes {head.hex() or 'none'}; "
+            f"expected 0000 <dtype> <ndim>, e.g. 00000803 for images)"
+        )
     ndim = head[3]
     dims_raw = f.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
@@ -66,11 +70,15 @@ def _read_idx_stream(f: io.BufferedIOBase, path: Path) -> np.ndarray:
     want = out.nbytes
     got = f.readinto(out.data.cast("B")) if want else 0  # straight into the array: no copy
     if got != want:
-        raise DataCorruptError(f"{path}: IDX header says {'x'.join(map(str, dims))} "
-                               f"({want:,} bytes) but the payload has {got:,} bytes (truncated)")
+        raise DataCorruptError(
+            f"{path}: IDX header says {'x'.join(map(str, dims))} "
+            f"({want:,} bytes) but the payload has {got:,} bytes (truncated)"
+        )
     if f.read(1):
-        raise DataCorruptError(f"{path}: IDX payload is longer than its header says "
-                               f"{'x'.join(map(str, dims))} ({want:,} bytes)")
+        raise DataCorruptError(
+            f"{path}: IDX payload is longer than its header says "
+            f"{'x'.join(map(str, dims))} ({want:,} bytes)"
+        )
     if dtype.byteorder == ">" and dtype.itemsize > 1:
         out = out.byteswap()  # the bytes were big-endian; make them native
     return out.reshape(dims)
@@ -80,8 +88,9 @@ def read_idx_images(path: str | Path) -> np.ndarray:
     """IDX images (N, H, W) uint8 as (N, 1, H, W) uint8."""
     arr = read_idx(path)
     if arr.ndim != 3 or arr.dtype != np.uint8:
-        raise DataCorruptError(f"{path}: expected IDX uint8 images of shape (N, H, W); "
-                               f"got {arr.dtype} {arr.shape}")
+        raise DataCorruptError(
+            f"{path}: expected IDX uint8 images of shape (N, H, W); got {arr.dtype} {arr.shape}"
+        )
     return arr[:, None]
 
 
@@ -105,6 +114,7 @@ def read_mnist(files: Mapping[str, Path]) -> dict[str, Split]:
 
 
 # ------------------------------------------------------------------------------------ CIFAR-10
+
 
 def _numpy_reconstruct() -> Any:
     """numpy's ndarray rebuild function (numpy.core.multiarray._reconstruct in numpy 1.x)."""
@@ -130,19 +140,30 @@ class _BatchUnpickler(pickle.Unpickler):
         except KeyError:
             raise pickle.UnpicklingError(
                 f"refers to {module}.{name}, which a CIFAR-10 batch never does; refusing to load "
-                f"it (the file may be hostile)") from None
+                f"it (the file may be hostile)"
+            ) from None
 
 
 def load_cifar_pickle(data: bytes, source: str) -> dict[bytes, Any]:
     """Unpickle one CIFAR batch (bytes keys, as the official Python 2 pickles give them)."""
     try:
         obj = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, OverflowError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OverflowError,
+    ) as exc:
         raise DataCorruptError(f"{source}: not a readable CIFAR-10 batch: {_why(exc)}") from None
     if not isinstance(obj, dict):
-        raise DataCorruptError(f"{source}: expected a dict in a CIFAR-10 batch; "
-                               f"got {type(obj).__name__}")
+        raise DataCorruptError(
+            f"{source}: expected a dict in a CIFAR-10 batch; got {type(obj).__name__}"
+        )
     return {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
 
 
@@ -150,8 +171,10 @@ def parse_cifar_batch(data: bytes, source: str) -> Split:
     """One CIFAR-10 batch file's bytes -> images (N, 3, 32, 32) uint8 and labels (N,) int64."""
     batch = load_cifar_pickle(data, source)
     if b"data" not in batch or b"labels" not in batch:
-        raise DataCorruptError(f"{source}: CIFAR-10 batch lacks 'data' or 'labels' "
-                               f"(keys: {sorted(k.decode('latin1') for k in batch)})")
+        raise DataCorruptError(
+            f"{source}: CIFAR-10 batch lacks 'data' or 'labels' "
+            f"(keys: {sorted(k.decode('latin1') for k in batch)})"
+        )
     x, labels = batch[b"data"], batch[b"labels"]
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
@@ -188,8 +211,10 @@ def read_cifar10(files: Mapping[str, Path]) -> dict[str, Split]:
             blobs[key] = Path(files[key]).read_bytes()
     out = {}
     for split, names in (("train", CIFAR10_TRAIN), ("test", CIFAR10_TEST)):
-        parts = [parse_cifar_batch(blobs[f"{CIFAR10_FOLDER}/{n}"], f"{CIFAR10_FOLDER}/{n}")
-                 for n in names]
+        parts = [
+            parse_cifar_batch(blobs[f"{CIFAR10_FOLDER}/{n}"], f"{CIFAR10_FOLDER}/{n}")
+            for n in names
+        ]
         out[split] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     return out
 
@@ -206,8 +231,10 @@ def _read_tar_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
                     if f is not None:
                         found[name] = f.read()
     except _DECODE_ERRORS as exc:
-        raise DataCorruptError(f"{archive}: cannot read the tar archive ({_why(exc)}); it is "
-                               f"truncated or damaged: delete it and fetch it again") from None
+        raise DataCorruptError(
+            f"{archive}: cannot read the tar archive ({_why(exc)}); it is "
+            f"truncated or damaged: delete it and fetch it again"
+        ) from None
     missing = sorted(wanted - found.keys())
     if missing:
         raise DataCorruptError(f"{archive}: archive lacks {', '.join(missing)}")
@@ -215,6 +242,7 @@ def _read_tar_members(archive: Path, wanted: set[str]) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------------------------ MedMNIST
+
 
 def read_medmnist_npz(path: str | Path, *, size: int = 28, channels: int = 3) -> dict[str, Split]:
     """A MedMNIST v2 .npz (train/val/test _images, _labels) as (N, C, H, W) uint8 + (N,) int64.
@@ -234,14 +262,17 @@ def read_medmnist_npz(path: str | Path, *, size: int = 28, channels: int = 3) ->
                     if f"{split}_{kind}" not in keys:
                         raise DataCorruptError(
                             f"{path}: no '{split}_{kind}' array (has: {', '.join(sorted(keys))}); "
-                            f"expected the MedMNIST v2 layout")
+                            f"expected the MedMNIST v2 layout"
+                        )
                 x, y = npz[f"{split}_images"], npz[f"{split}_labels"]
                 out[split] = _medmnist_split(x, y, f"{path}[{split}]", size, channels)
     except DataCorruptError:
         raise
     except (*_DECODE_ERRORS, KeyError) as exc:
-        raise DataCorruptError(f"{path}: cannot read the .npz ({_why(exc)}); it is truncated or "
-                               f"damaged: delete it and fetch it again") from None
+        raise DataCorruptError(
+            f"{path}: cannot read the .npz ({_why(exc)}); it is truncated or "
+            f"damaged: delete it and fetch it again"
+        ) from None
     return out
 
 
@@ -249,8 +280,10 @@ def _medmnist_split(x: np.ndarray, y: np.ndarray, source: str, size: int, channe
     if x.ndim == 3 and channels == 1:
         x = x[..., None]
     if x.dtype != np.uint8 or x.shape[1:] != (size, size, channels):
-        raise DataCorruptError(f"{source}: images must be uint8 (N, {size}, {size}, {channels}); "
-                               f"got {x.dtype} {x.shape}")
+        raise DataCorruptError(
+            f"{source}: images must be uint8 (N, {size}, {size}, {channels}); "
+            f"got {x.dtype} {x.shape}"
+        )
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -263,13 +296,15 @@ def _medmnist_split(x: np.ndarray, y: np.ndarray, source: str, size: int, channe
 
 # -------------------------------------------------------------------------------------- shared
 
+
 def _check_pair(x: np.ndarray, y: np.ndarray, source: str, num_classes: int | None = None) -> None:
     """Images and labels agree in count; labels are within range."""
     if len(x) != len(y):
         raise DataCorruptError(f"{source}: {len(x)} images but {len(y)} labels")
     if len(y) and (y.min() < 0 or (num_classes is not None and y.max() >= num_classes)):
-        raise DataCorruptError(f"{source}: labels out of range [0, {num_classes}): "
-                               f"min {y.min()}, max {y.max()}")
+        raise DataCorruptError(
+            f"{source}: labels out of range [0, {num_classes}): min {y.min()}, max {y.max()}"
+        )
 
 
 def _why(exc: BaseException) -> str:

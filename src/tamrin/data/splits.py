@@ -9,8 +9,9 @@ from sklearn.model_selection import train_test_split
 from tamrin.errors import ConfigError
 
 
-def stratified_holdout(labels: ArrayLike, fraction: float,
-                       seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_holdout(
+    labels: ArrayLike, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices), each sorted: `fraction` of every class held out for val.
 
     The same labels, fraction and seed give the same split on every machine.
@@ -22,6 +23,7 @@ def stratified_holdout(labels: ArrayLike, fraction: float,
     try:
         train, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=y)
     except ValueError as exc:  # e.g. a class with a single example, or too few for every class
-        raise ConfigError(f"cannot hold out {fraction} of {len(y)} labels stratified by class: "
-                          f"{exc}") from None
+        raise ConfigError(
+            f"cannot hold out {fraction} of {len(y)} labels stratified by class: {exc}"
+        ) from None
     return np.sort(train).astype(np.int64), np.sort(val).astype(np.int64)

@@ -63,10 +63,15 @@ class FileCheck:
         return self.state.startswith("ok")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.spec.name, "path": str(self.path), "state": self.state,
-                "expected_md5": self.spec.md5 or self.spec.repack_md5,
-                "expected_payload_md5": self.spec.payload_md5,
-                "actual_md5": self.md5, "actual_payload_md5": self.payload_md5}
+        return {
+            "file": self.spec.name,
+            "path": str(self.path),
+            "state": self.state,
+            "expected_md5": self.spec.md5 or self.spec.repack_md5,
+            "expected_payload_md5": self.spec.payload_md5,
+            "actual_md5": self.md5,
+            "actual_payload_md5": self.payload_md5,
+        }
 
 
 class _DownloadFailed(Exception):
@@ -83,6 +88,7 @@ class _Survey:
 
 
 # ------------------------------------------------------------------------------ roots, hashes
+
 
 def parse_roots(data_dir: str | Path | None = None) -> list[Path]:
     """The data roots in search order (see the module docstring), absolute, without duplicates."""
@@ -136,7 +142,7 @@ def md5_gzip_payload(path: Path) -> str | None:
 def _short(path: Path | str) -> str:
     """A path for messages, with the home folder written as ~."""
     text, home = str(path), str(Path.home())
-    return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + os.sep) else text
 
 
 # -------------------------------------------------------------------------------- extraction
@@ -145,8 +151,10 @@ _TAR_FILTER_ERROR: Any = getattr(tarfile, "FilterError", ())  # Python 3.11.4+
 
 
 def _unsafe(archive: Path, member: str, why: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"{archive}: member '{member}' {why}; refusing to extract this "
-                              f"archive (it may be hostile): get the official file again")
+    return UnsafeArchiveError(
+        f"{archive}: member '{member}' {why}; refusing to extract this "
+        f"archive (it may be hostile): get the official file again"
+    )
 
 
 def _member_target(archive: Path, dest: Path, name: str) -> Path:
@@ -168,8 +176,11 @@ def _check_tar_member(archive: Path, dest: Path, member: tarfile.TarInfo) -> Non
         link = PurePosixPath(member.linkname)
         if link.is_absolute() or ".." in link.parts:
             # relative and without '..', a link cannot leave the folder, even through other links
-            raise _unsafe(archive, member.name, f"links to '{member.linkname}' (absolute or "
-                                                f"with '..', so it may leave the folder)")
+            raise _unsafe(
+                archive,
+                member.name,
+                f"links to '{member.linkname}' (absolute or with '..', so it may leave the folder)",
+            )
     elif not (member.isfile() or member.isdir()):
         raise _unsafe(archive, member.name, "is a device or other special file")
 
@@ -201,12 +212,14 @@ def safe_extract(archive: Path, dest: Path) -> None:
         bad = exc.tarinfo.name if getattr(exc, "tarinfo", None) else "?"
         raise _unsafe(archive, bad, f"was refused by tarfile's data filter ({exc})") from None
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise DataCorruptError(f"{archive}: cannot extract ({type(exc).__name__}: {exc}); the "
-                               f"archive is truncated or damaged: delete it and fetch it again"
-                               ) from None
+        raise DataCorruptError(
+            f"{archive}: cannot extract ({type(exc).__name__}: {exc}); the "
+            f"archive is truncated or damaged: delete it and fetch it again"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------- the store
+
 
 class DataStore:
     """Finds, verifies, downloads and caches the data sets of the catalog.
@@ -215,9 +228,14 @@ class DataStore:
     `cache_dir` replaces $TAMRIN_CACHE / ~/.cache/tamrin/decoded.
     """
 
-    def __init__(self, data_dir: str | Path | None = None, *, download: bool = True,
-                 catalog: Mapping[str, DatasetSpec] | None = None,
-                 cache_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        download: bool = True,
+        catalog: Mapping[str, DatasetSpec] | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         self.roots = parse_roots(data_dir)
         self.download = download
         self.catalog: Mapping[str, DatasetSpec] = CATALOG if catalog is None else dict(catalog)
@@ -256,18 +274,24 @@ class DataStore:
         out = []
         for name, spec in self.catalog.items():
             survey = self._survey(spec)
-            out.append({"name": name, "state": survey.state,
-                        "root": str(survey.root) if survey.root else None,
-                        "files": [{"file": c.spec.name, "state": c.state, "path": str(c.path)}
-                                  for c in survey.checks]})
+            out.append(
+                {
+                    "name": name,
+                    "state": survey.state,
+                    "root": str(survey.root) if survey.root else None,
+                    "files": [
+                        {"file": c.spec.name, "state": c.state, "path": str(c.path)}
+                        for c in survey.checks
+                    ],
+                }
+            )
         return out
 
     def verify(self, name: str) -> list[dict[str, Any]]:
         """Recompute the md5s of the copy of `name` the store would use; one dict per file."""
         return [c.as_dict() for c in self._survey(self.spec(name), recheck=True).checks]
 
-    def _resolve(self, name: str, *, download: bool,
-                 replace: bool) -> tuple[Path, dict[str, Path]]:
+    def _resolve(self, name: str, *, download: bool, replace: bool) -> tuple[Path, dict[str, Path]]:
         spec = self.spec(name)
         survey = self._survey(spec)
         if survey.state == "ok":
@@ -316,14 +340,24 @@ class DataStore:
         key = str(path.resolve())
         expect = [spec.md5, spec.payload_md5, spec.repack_md5]
         memo = self._memory().get(key)
-        if (not recheck and memo and memo.get("size") == st.st_size
-                and memo.get("mtime_ns") == st.st_mtime_ns and memo.get("expect") == expect):
+        if (
+            not recheck
+            and memo
+            and memo.get("size") == st.st_size
+            and memo.get("mtime_ns") == st.st_mtime_ns
+            and memo.get("expect") == expect
+        ):
             return FileCheck(spec, path, memo["state"], memo.get("md5"), memo.get("payload_md5"))
         check = _verify_file(path, spec)
         if check.ok:
-            self._memory()[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                   "expect": expect, "state": check.state, "md5": check.md5,
-                                   "payload_md5": check.payload_md5}
+            self._memory()[key] = {
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "expect": expect,
+                "state": check.state,
+                "md5": check.md5,
+                "payload_md5": check.payload_md5,
+            }
             self._save_memory()
         return check
 
@@ -347,8 +381,10 @@ class DataStore:
 
     def _cache_writable(self) -> bool:
         """The cache folder may be written: writable, and not inside a read-only data root."""
-        inside_ro = any((r == self.cache_dir or r in self.cache_dir.parents) and not is_writable(r)
-                        for r in self.roots)
+        inside_ro = any(
+            (r == self.cache_dir or r in self.cache_dir.parents) and not is_writable(r)
+            for r in self.roots
+        )
         return not inside_ro and is_writable(self.cache_dir)
 
     # --- downloading -----------------------------------------------------------------------
@@ -356,12 +392,18 @@ class DataStore:
         """Download the first downloadable layout of `spec` into the first writable root."""
         layout = spec.downloadable
         if layout is None:
-            raise self._not_found(spec, self._survey(spec).checks, f"tamrin cannot download it "
-                                  f"(get it from {spec.homepage})")
+            raise self._not_found(
+                spec,
+                self._survey(spec).checks,
+                f"tamrin cannot download it (get it from {spec.homepage})",
+            )
         root = self.download_root
         if root is None:
-            raise self._not_found(spec, self._survey(spec).checks, f"no data root is writable, "
-                                  f"so it cannot be downloaded from {layout.files[0].url}")
+            raise self._not_found(
+                spec,
+                self._survey(spec).checks,
+                f"no data root is writable, so it cannot be downloaded from {layout.files[0].url}",
+            )
         folder = root / spec.name
         paths = {f.name: folder / f.name for f in layout.files}
         todo = [f for f in layout.files if not self._check(paths[f.name], f).ok]
@@ -396,7 +438,8 @@ class DataStore:
                     f"downloaded {f.url} but its md5 is {check.md5}, expected "
                     f"{f.md5 or f.repack_md5} ({spec.name}/{f.name})\n"
                     f"fix: try again later, or put the official file in "
-                    f"{_short(dest.parent)}/ yourself")
+                    f"{_short(dest.parent)}/ yourself"
+                )
             os.replace(part, dest)
         except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, disk errors
             raise _DownloadFailed(getattr(exc, "reason", None) or exc) from None
@@ -404,17 +447,20 @@ class DataStore:
             part.unlink(missing_ok=True)
 
     # --- messages --------------------------------------------------------------------------
-    def _not_found(self, spec: DatasetSpec, checks: Iterable[FileCheck],
-                   why: str) -> DataNotFoundError:
+    def _not_found(
+        self, spec: DatasetSpec, checks: Iterable[FileCheck], why: str
+    ) -> DataNotFoundError:
         checks = list(checks)
         missing = [c for c in checks if not c.ok] or checks
-        files = ", ".join(f"{c.spec.name} (md5 {c.spec.md5 or c.spec.repack_md5 or 'unknown'})"
-                          for c in missing)
+        files = ", ".join(
+            f"{c.spec.name} (md5 {c.spec.md5 or c.spec.repack_md5 or 'unknown'})" for c in missing
+        )
         where = ", ".join(_short(r / spec.name) for r in self.roots)
         return DataNotFoundError(
             f"data set '{spec.name}' not found: missing {files}; looked in {where}\n"
             f"{why}; fix: put the official files in DIR/{spec.name}/ "
-            f"and pass --data-dir DIR or set TAMRIN_DATA=DIR")
+            f"and pass --data-dir DIR or set TAMRIN_DATA=DIR"
+        )
 
     def _corrupt_error(self, spec: DatasetSpec, check: FileCheck) -> DataCorruptError:
         f = check.spec
@@ -424,11 +470,13 @@ class DataStore:
         return DataCorruptError(
             f"{_short(check.path)} is corrupt or not the official file: md5 {check.md5}{got}, "
             f"expected {expected}{also}\n"
-            f"fix: delete it and run `tamrin data fetch {spec.name}` (or copy the official file)")
+            f"fix: delete it and run `tamrin data fetch {spec.name}` (or copy the official file)"
+        )
 
     # --- decoded-array cache ---------------------------------------------------------------
-    def cached_splits(self, name: str, sources: Mapping[str, Path],
-                      build: Callable[[], Mapping[str, Split]]) -> dict[str, Split]:
+    def cached_splits(
+        self, name: str, sources: Mapping[str, Path], build: Callable[[], Mapping[str, Split]]
+    ) -> dict[str, Split]:
         """Decoded (images uint8, labels int64) per split, from the cache or from `build()`.
 
         The cache entry is keyed by data set and the source files' names, sizes and mtimes; a
@@ -440,8 +488,10 @@ class DataStore:
         found = _load_entry(folder, key)
         if found is not None:
             return found
-        splits = {split: (np.ascontiguousarray(x), np.asarray(y, dtype=np.int64))
-                  for split, (x, y) in build().items()}
+        splits = {
+            split: (np.ascontiguousarray(x), np.asarray(y, dtype=np.int64))
+            for split, (x, y) in build().items()
+        }
         if self._cache_writable():
             with contextlib.suppress(OSError):  # a full or read-only cache only costs speed
                 _save_entry(folder, key, splits)
@@ -449,6 +499,7 @@ class DataStore:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
 
 def _verify_file(path: Path, spec: FileSpec) -> FileCheck:
     """Compare a file's md5 (and, for recompressed .gz, its payload md5) with the catalog."""
@@ -472,9 +523,14 @@ def _progress() -> Any:
     import rich.console
     import rich.progress as rp
 
-    return rp.Progress(rp.TextColumn("[bold]{task.description}"), rp.BarColumn(),
-                       rp.DownloadColumn(), rp.TransferSpeedColumn(), rp.TimeRemainingColumn(),
-                       console=rich.console.Console(stderr=True))
+    return rp.Progress(
+        rp.TextColumn("[bold]{task.description}"),
+        rp.BarColumn(),
+        rp.DownloadColumn(),
+        rp.TransferSpeedColumn(),
+        rp.TimeRemainingColumn(),
+        console=rich.console.Console(stderr=True),
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -489,8 +545,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _sources_key(name: str, sources: Mapping[str, Path]) -> str:
-    stats = sorted((n, st.st_size, st.st_mtime_ns)
-                   for n, st in ((n, p.stat()) for n, p in sources.items()))
+    stats = sorted(
+        (n, st.st_size, st.st_mtime_ns) for n, st in ((n, p.stat()) for n, p in sources.items())
+    )
     text = json.dumps([CACHE_FORMAT, name, stats])
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -503,8 +560,13 @@ def _load_entry(folder: Path, key: str) -> dict[str, Split] | None:
         for split, (x_shape, n) in index["splits"].items():
             x = np.load(folder / f"{key}-{split}-x.npy", allow_pickle=False)
             y = np.load(folder / f"{key}-{split}-y.npy", allow_pickle=False)
-            if (x.dtype != np.uint8 or y.dtype != np.int64 or list(x.shape) != x_shape
-                    or y.shape != (n,) or x.shape[0] != n):
+            if (
+                x.dtype != np.uint8
+                or y.dtype != np.int64
+                or list(x.shape) != x_shape
+                or y.shape != (n,)
+                or x.shape[0] != n
+            ):
                 return None
             out[split] = (x, y)
         return out
@@ -525,7 +587,8 @@ def _save_entry(folder: Path, key: str, splits: Mapping[str, Split]) -> None:
             with tmp.open("wb") as f:
                 np.save(f, arr, allow_pickle=False)
             os.replace(tmp, path)
-    index = {"format": CACHE_FORMAT,
-             "splits": {s: [list(x.shape), len(y)] for s, (x, y) in splits.items()}}
+    index = {
+        "format": CACHE_FORMAT,
+        "splits": {s: [list(x.shape), len(y)] for s, (x, y) in splits.items()},
+    }
     _atomic_write(folder / f"{key}.json", json.dumps(index).encode())
-

@@ -1,0 +1,73 @@
+"""Batched tensor augmentations: one call per batch, no per-sample Python.
+
+Each takes a batch `(B, C, H, W)` and a `torch.Generator`, so a batch's augmentation is a pure
+function of its seed (that is what makes mid-epoch resume exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from tamrin.config import require
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentations; all off means the raw images."""
+
+    crop_padding: int = 0  # random crop after zero-padding each side by this many pixels (0 = off)
+    hflip: bool = False  # flip left-right with probability 1/2
+    rot90: bool = False  # rotate by a random multiple of 90 degrees
+
+    def validate(self) -> None:
+        require(
+            self.crop_padding >= 0, f"augment.crop_padding must be >= 0; got {self.crop_padding}"
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.crop_padding > 0 or self.hflip or self.rot90
+
+
+def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
+    """Zero-pad by `padding` and take one random HxW window per image, by gather indexing."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))  # (B, C, H+2p, W+2p)
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=gen).to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=gen).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+def random_hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Flip a random half of the batch left-right."""
+    flip = (torch.rand(x.shape[0], generator=gen) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def random_rot90(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Rotate each image by k*90 degrees, k uniform in 0..3 (one rot90 call per k)."""
+    k = torch.randint(0, 4, (x.shape[0],), generator=gen).to(x.device)
+    out = x.clone()
+    for turns in (1, 2, 3):
+        sel = k == turns
+        if sel.any():
+            out[sel] = torch.rot90(x[sel], turns, dims=(2, 3))
+    return out
+
+
+def apply(cfg: AugmentConfig, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """All augmentations `cfg` turns on, in a fixed order: crop, flip, rotation."""
+    if cfg.crop_padding:
+        x = random_crop(x, cfg.crop_padding, gen)
+    if cfg.hflip:
+        x = random_hflip(x, gen)
+    if cfg.rot90:
+        x = random_rot90(x, gen)
+    return x

@@ -1,0 +1,3 @@
+"""Recipes: one module per topic; importing this package registers every recipe."""
+
+from tamrin.recipes import classify, normalization  # noqa: F401

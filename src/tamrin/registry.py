@@ -1,0 +1,131 @@
+"""The recipe registry: a decorator fills it when `tamrin.recipes` is imported.
+
+A recipe is a function `(cfg, ctx) -> None` that trains/evaluates and logs through its run
+context; the runner owns the run folder. `RunContext` is the interface recipes see; the runner
+implements it (recipes never import the runner).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tamrin.errors import UnknownRecipeError, did_you_mean
+
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class SeedFigure:
+    """The number the course's original homework reported, to compare ours with."""
+
+    text: str  # what the seed reported, in words ("62% test accuracy after 5 epochs, batch 4")
+    value: float  # the number, as a fraction where it is a rate (0.62)
+    metric: str  # the metrics.json key ours is compared on ("test.accuracy")
+
+
+class RunContext(Protocol):
+    """What a recipe may do with its run: read its settings, log, checkpoint. Never write files."""
+
+    seed: int
+    device: Any  # torch.device
+    smoke: bool
+    checkpoint_dir: Path  # where the trainer keeps last.pt / best.pt (atomic writes)
+
+    def data_store(self) -> Any: ...
+    def log_epoch(self, row: Mapping[str, float]) -> None: ...
+    def log_metrics(self, section: str, values: Mapping[str, Any]) -> None: ...
+    def log_table(
+        self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = ""
+    ) -> None: ...
+    def log_note(self, text: str) -> None: ...
+    def log_figure(self, fig: Any, name: str, caption: str = "") -> None: ...
+    def log_predictions(self, y_true: Any, proba: Any, class_names: Sequence[str]) -> None: ...
+    def progress(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A registered experiment: its name, what it is, its defaults and its smoke shrink."""
+
+    name: str
+    summary: str
+    config_cls: type
+    fn: Callable[[Any, RunContext], None]
+    data: tuple[str, ...]
+    seed_figure: SeedFigure | None
+    smoke: Callable[[Any], Any]
+    headline: tuple[str, ...]
+    module: str
+
+    def default_config(self) -> Any:
+        return self.config_cls()
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def recipe(
+    name: str,
+    *,
+    summary: str,
+    config: type,
+    data: Sequence[str] = (),
+    seed: SeedFigure | None = None,
+    smoke: Callable[[Any], Any] | None = None,
+    headline: Sequence[str] = ("test.accuracy", "test.macro_f1"),
+) -> Callable[[Callable[[Any, RunContext], None]], Callable[[Any, RunContext], None]]:
+    """Register `fn` as recipe `name`. A duplicate or badly formed name fails at import."""
+    if not _NAME.match(name):
+        raise ValueError(f"recipe name must be kebab-case; got {name!r}")
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"recipe {name}: config must be a dataclass; got {config!r}")
+
+    def register(fn: Callable[[Any, RunContext], None]) -> Callable[[Any, RunContext], None]:
+        if name in _REGISTRY:
+            raise ValueError(
+                f"recipe {name!r} is registered twice ({_REGISTRY[name].module}, {fn.__module__})"
+            )
+        _REGISTRY[name] = Recipe(
+            name,
+            summary,
+            config,
+            fn,
+            tuple(data),
+            seed,
+            smoke or (lambda c: c),
+            tuple(headline),
+            fn.__module__,
+        )
+        return fn
+
+    return register
+
+
+def _load() -> None:
+    import tamrin.recipes  # noqa: F401  (importing it registers every recipe)
+
+
+def get(name: str) -> Recipe:
+    """The recipe registered as `name`, or UnknownRecipeError with a suggestion."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownRecipeError(
+            f"unknown recipe '{name}'{did_you_mean(name, _REGISTRY)} (tamrin list shows them)"
+        ) from None
+
+
+def all_recipes() -> list[Recipe]:
+    """Every registered recipe, sorted by name."""
+    _load()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]

@@ -1,0 +1,1 @@
+"""Training: the fit loop, optimizers/schedulers, checkpoint/resume, device choice."""

@@ -1,0 +1,41 @@
+"""Batched inference helpers shared by validation and the final test evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tamrin.data.loader import sequential_batches
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """torch.autocast when `dtype` is set, else a no-op context."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, amp: torch.dtype | None = None
+) -> torch.Tensor:
+    """Model outputs for every row of `x`, in eval mode, as float32 (N, K)."""
+    was_training = model.training
+    model.eval()
+    parts = []
+    for xb in sequential_batches(x, batch_size):
+        with autocast(xb.device, amp):
+            parts.append(model(xb).float())
+    model.train(was_training)
+    return torch.cat(parts)
+
+
+def classification_loss_acc(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of logits (N, K) against labels (N,)."""
+    return {
+        "loss": F.cross_entropy(logits, y).item(),
+        "acc": (logits.argmax(1) == y).float().mean().item(),
+    }
