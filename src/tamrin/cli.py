@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         docs = C.field_docs(recipe.config_cls)
         cfg = recipe.default_config()
         for key in C.leaf_keys(cfg):
-            value = runner.lookup(C.to_dict(cfg), key)
+            value = C.lookup(C.to_dict(cfg), key)
             print(f"{key} = {value!r}    # {docs.get(key, '')}")
         return
     overrides = C.parse_set_args(args.set or [])

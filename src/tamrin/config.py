@@ -10,6 +10,7 @@ A key without dots that is not a top-level field resolves to the one leaf of tha
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import json
 import os
@@ -253,10 +254,11 @@ def field_docs(cls: type) -> dict[str, str]:
     out: dict[str, str] = {}
 
     def walk(kls: type, prefix: str) -> None:
-        try:
-            lines = inspect.getsource(kls).splitlines()
-        except (OSError, TypeError):
-            lines = []
+        lines: list[str] = []
+        for base in kls.__mro__:  # inherited fields are documented in the base class
+            if dataclasses.is_dataclass(base):
+                with contextlib.suppress(OSError, TypeError):
+                    lines += inspect.getsource(base).splitlines()
         hints = typing.get_type_hints(kls)
         for f in dataclasses.fields(kls):
             comment = next(
@@ -275,6 +277,16 @@ def field_docs(cls: type) -> dict[str, str]:
 
     walk(cls, "")
     return out
+
+
+def lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path ('test.accuracy') in nested dicts, or None when it is absent."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def seed_everything(seed: int) -> None:

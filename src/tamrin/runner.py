@@ -23,6 +23,7 @@ import torch
 from tamrin import config as C
 from tamrin import registry
 from tamrin._version import __version__
+from tamrin.config import lookup
 from tamrin.errors import ConfigError, RunDirError, RunInterrupted
 from tamrin.registry import Recipe
 
@@ -90,15 +91,6 @@ class GroupResult:
             for k, v in self.summary.get("headline", {}).items()
         )
         return f"<b>{self.summary.get('recipe')}</b> × {len(self.runs)} seeds<table>{rows}</table>"
-
-
-def lookup(data: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _fmt(v: Any) -> str:

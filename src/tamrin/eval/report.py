@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from tamrin.config import lookup
 from tamrin.errors import RunDirError
 from tamrin.eval.figures import confusion_figure, curves_figure, roc_figure
 from tamrin.eval.metrics import mean_std
@@ -130,16 +131,6 @@ def fmt_seconds(seconds: Any) -> str:
     elif whole >= 60:
         text += f" ({whole // 60} min {whole % 60:02d} s)"
     return text
-
-
-def lookup(data: Mapping[str, Any], dotted: str) -> Any:
-    """The value at a dotted path ('test.accuracy') in nested dicts, or None when it is absent."""
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 # ----------------------------------------------------------------------------- reading a run folder

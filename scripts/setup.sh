@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for tamrin: a virtual environment in .venv with the CPU build of torch,
+# tamrin itself, and the real data completed beside the checkout.
+#   bash scripts/setup.sh         # to run recipes
+#   bash scripts/setup.sh test    # also test tools and headless Chromium (for the report test)
+# Idempotent: a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+py=${PYTHON:-python3}
+
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+# torch is pinned: an unpinned torch pulls a multi-GB CUDA build on a CPU-only machine.
+# On a CUDA machine, install the matching torch wheel first; pip then keeps it.
+extras=""
+[ "$mode" = test ] && extras="[test]"
+.venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0" -e ".${extras}" 2>&1 |
+  grep -v -e "^WARNING: Location" -e "is ignored" || true
+.venv/bin/python -c "import torch, tamrin; print('tamrin', tamrin.__version__, 'torch', torch.__version__)"
+
+# The shared data root of this workplace (users elsewhere download with `tamrin data fetch NAME`).
+if [ -f ../shared/datasets/setup.sh ]; then
+  .venv/bin/pip install -q --disable-pip-version-check pillow 2>&1 | grep -v "^WARNING" || true
+  bash ../shared/datasets/setup.sh .venv/bin/python
+fi
+
+if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
+  # Headless Chromium renders report.html in one test; it is skipped where this cannot install.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -qq chromium >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) ||
+      echo "chromium: could not be installed; the browser test will be skipped" >&2
+  else
+    echo "chromium: not installed (needs root and apt-get); the browser test will be skipped" >&2
+  fi
+fi
