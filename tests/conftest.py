@@ -1,16 +1,20 @@
 """Shared fixtures: a tiny data root in the official formats, with a catalog that matches it.
 
 `tiny_data` writes MNIST / Fashion-MNIST (IDX .gz) and CIFAR-10 (python pickle batches in the
-extracted folder) with a few hundred random images each, and points the store's catalog at
-their md5s, so every recipe can run its smoke test anywhere, without the real data.
+extracted folder) with a few hundred random images each, a tiny official-format glove.6B.zip,
+analogy / word-similarity files and an IMDB archive of 120 reviews, and points the store's
+catalog at their md5s, so every recipe can run its smoke test anywhere, without the real data.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import pickle
 import struct
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +85,52 @@ def _write_cifar(folder: Path, rng: np.random.Generator) -> cat.Layout:
     return cat.Layout(tuple(files))
 
 
+def _tiny_words() -> list[str]:
+    """Every word the word-vector recipes' default configs name, plus filler words."""
+    from tamrin.recipes.word_vectors import ExploreConfig, Word2VecConfig, _explore_words
+
+    words = [*_explore_words(ExploreConfig()), *Word2VecConfig().neighbours]
+    words += ["athens", "greece", "berlin", "germany", "rome", "italy", "mad", "prince"]
+    return list(dict.fromkeys(words + [f"w{i}" for i in range(300)]))
+
+
+def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpec, ...]:
+    """glove/glove.6B.zip (50-d GloVe text for the tiny vocabulary), analogy/ files, imdb/."""
+    words = _tiny_words()
+    vecs = rng.normal(size=(len(words), 50)).astype(np.float32)
+    text = "".join(w + " " + " ".join(f"{v:.5f}" for v in vec) + "\n"
+                   for w, vec in zip(words, vecs, strict=True))
+    (folder / "glove").mkdir(parents=True)
+    zpath = folder / "glove" / "glove.6B.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("glove.6B.50d.txt", text)
+    (folder / "analogy").mkdir()
+    analogy = (": capital-common-countries\nathens greece berlin germany\n"
+               "athens greece rome italy\nberlin germany rome italy\n"
+               ": family\nman woman king queen\nboy girl man woman\nking queen zebra zebras\n")
+    (folder / "analogy" / "questions-words.txt").write_text(analogy)
+    pairs = "".join(f"{words[i]}\t{words[i + 1]}\t{(i * 7) % 10}.0\n" for i in range(0, 60, 2))
+    (folder / "analogy" / "wordsim353.tsv").write_text("# Word 1\tWord 2\tHuman (mean)\n" + pairs)
+    (folder / "analogy" / "simlex999.txt").write_text("# tiny\n" + pairs + "zebra\tcat\t1.0\n")
+    (folder / "imdb").mkdir()
+    tpath = folder / "imdb" / "aclImdb_v1.tar.gz"
+    with tarfile.open(tpath, "w:gz") as tar:
+        for i in range(120):
+            split = ("train/pos", "train/neg", "train/unsup", "test/pos", "test/neg")[i % 5]
+            review = " ".join(rng.choice(words[:80], size=40)) + ".<br /><br />The end."
+            data = review.encode()
+            info = tarfile.TarInfo(f"aclImdb/{split}/{i}_7.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    analogy_files = tuple(cat.FileSpec(n, _md5(folder / "analogy" / n))
+                          for n in ("questions-words.txt", "wordsim353.tsv", "simlex999.txt"))
+    return (
+        cat.DatasetSpec("glove", (cat.Layout((cat.FileSpec("glove.6B.zip", _md5(zpath)),)),)),
+        cat.DatasetSpec("analogy", (cat.Layout(analogy_files),)),
+        cat.DatasetSpec("imdb", (cat.Layout((cat.FileSpec("aclImdb_v1.tar.gz", _md5(tpath)),)),)),
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """(root, catalog) of tiny mnist / fashion-mnist / cifar10 in the official formats."""
@@ -98,6 +148,8 @@ def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     catalog["cifar10"] = cat.DatasetSpec(
         "cifar10", (_write_cifar(root / "cifar10", rng),), classes=cat.CIFAR10_CLASSES
     )
+    for spec in _write_words(root, rng):  # glove, analogy, imdb for the word-vector recipes
+        catalog[spec.name] = spec
     return root, catalog
 
 

