@@ -270,7 +270,7 @@ def field_docs(cls: type) -> dict[str, str]:
                 "",
             )
             ftype = hints[f.name]
-            if dataclasses.is_dataclass(ftype):
+            if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
                 walk(ftype, f"{prefix}{f.name}.")
             else:
                 out[f"{prefix}{f.name}"] = comment

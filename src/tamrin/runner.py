@@ -360,7 +360,7 @@ def _execute(run_dir: Path, *, quiet: bool) -> RunResult:
 
     meta = read_run_config(run_dir)
     recipe = registry.get(meta["recipe"])
-    cfg = C.from_dict(recipe.config_cls, meta["config"])
+    cfg: Any = C.from_dict(recipe.config_cls, meta["config"])
     dev = resolve_device(meta.get("device_request", "auto"))
     meta["device"] = str(dev)
     _write_json(run_dir / "config.json", meta)

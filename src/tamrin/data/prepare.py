@@ -7,6 +7,7 @@ Normalization statistics come from the training split only. The test split is ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def _subset(labels: torch.Tensor, n: int | None, seed: int) -> np.ndarray:
 
 
 def prepare_images(
-    ds: object,
+    ds: Any,
     *,
     val_fraction: float,
     split_seed: int,

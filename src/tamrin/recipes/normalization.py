@@ -17,6 +17,7 @@ Reference: Ioffe & Szegedy 2015 (batch norm); Ba, Kiros & Hinton 2016 (layer nor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,10 +181,10 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
     curves: dict[str, list[float]] = {}
     rows = []
     models: dict[str, nn.Module] = {}
-    results = {}
+    results: dict[str, Any] = {}
     for norm in NORMS:
         variant = copy(cfg)
-        variant.model.norm = norm
+        variant.model.norm = norm  # type: ignore[assignment]
         model = build_classifier(variant.model, splits.in_shape, len(splits.classes))
         result = train_on_splits(
             model, splits, variant, ctx, name=f"norm-{norm}", log_history=False

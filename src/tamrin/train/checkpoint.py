@@ -43,7 +43,8 @@ def load(path: Path) -> dict[str, Any]:
 
 def capture_rng() -> dict[str, Any]:
     """The RNG states of torch (CPU and CUDA), numpy and python, in weights_only-safe types."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    keys = np.asarray(keys)
     version, internal, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

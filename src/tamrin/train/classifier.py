@@ -109,6 +109,9 @@ def evaluate_test(model: nn.Module, splits: ImageSplits, cfg: ClassifierConfig, 
     """Score the test split once and log its predictions (metrics, confusion, ROC)."""
     test_x, test_y = splits.take_test()
     logits = predict_logits(model, test_x, cfg.train.eval_batch_size, autocast_dtype(ctx.device))
+    if not torch.isfinite(logits).all():  # diverged before any good epoch was saved
+        ctx.log_note("The test split was not scored: the model's outputs are not finite.")
+        return
     ctx.log_predictions(test_y, torch.softmax(logits, dim=1), splits.classes)
 
 

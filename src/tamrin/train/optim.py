@@ -65,7 +65,7 @@ class TrainConfig:
         return "min" if ("loss" in self.select or "err" in self.select) else "max"
 
 
-def build_optimizer(params: list[nn.Parameter] | object, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params,
