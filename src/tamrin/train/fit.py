@@ -175,7 +175,7 @@ def fit(
     with _StopOnSigint() as stop:
         for epoch in range(state["epoch"], cfg.epochs):
             start_batch = state["batch"] if epoch == state["epoch"] else 0
-            sums = (
+            sums: dict[str, Any] = (
                 state["sums"]
                 if (epoch == state["epoch"] and state["sums"] is not None)
                 else {
