@@ -456,11 +456,10 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
     ctx.log_note(
         f"Failed analogy: {a} : {b} :: {c} : ? gives **{got[0][0]}** "
         f"(top 5: {', '.join(w for w, _ in got)}); {d} ranks "
-        f"{_rank(wv, [b, c], [a], d)}. cos({b}, {got[0][0]}) = {cosine(wv, b, got[0][0]):.2f} "
-        f"(\"{got[0][0]} {b}\" is a collocation) while cos({b}, {d}) = {cosine(wv, b, d):.2f}. "
-        f"The question itself runs the wrong way: a {d} is a young {b}, so the analogy that "
-        f"holds is {c} : {b} :: {a} : ?, which gives **{fixed[0][0]}** "
-        f"(top 5: {', '.join(w for w, _ in fixed)})."
+        f"{_rank(wv, [b, c], [a], d)}; cos({b}, {got[0][0]}) = {cosine(wv, b, got[0][0]):.2f}, "
+        f"cos({b}, {d}) = {cosine(wv, b, d):.2f}, cos({a}, {c}) = {cosine(wv, a, c):.2f}. "
+        f"With the roles of {a} and {c} exchanged ({c} : {b} :: {a} : ?) the answer is "
+        f"**{fixed[0][0]}** (top 5: {', '.join(w for w, _ in fixed)})."
     )
     _seed_observations(ctx, wv, near, n_right, n_swapped, len(rows), got[0][0])
 
