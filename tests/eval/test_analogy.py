@@ -136,3 +136,23 @@ def test_most_similar_matches_gensim_and_names_unknown_words() -> None:
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-5)
     with pytest.raises(OutOfVocabularyError, match=r"'kingg', 'quen'"):
         most_similar(wv, ["kingg", "w1"], ["quen"])
+
+
+def test_pruned_3cosadd_equals_brute_force_and_gensim(tmp_path: Path) -> None:
+    # a section built like the Google set: every ordered pair of N word pairs (x_i : y_i)
+    rng = np.random.default_rng(11)
+    n, dim, pairs = 3000, 12, 16
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    offset = rng.normal(size=dim).astype(np.float32)
+    vecs[n // 2 : n // 2 + pairs] = vecs[:pairs] + offset + 0.4 * rng.normal(size=(pairs, dim))
+    wv = WordVectors([f"w{i}" for i in range(n)], vecs)
+    lines = [": structured"] + [f"w{i} w{n // 2 + i} w{j} w{n // 2 + j}"
+                                for i in range(pairs) for j in range(pairs) if i != j]
+    sections = read_analogies(_write(tmp_path, lines))
+    pruned = evaluate_analogies(wv, sections)
+    brute = evaluate_analogies(wv, sections, prune=False)
+    assert pruned.predicted == brute.predicted
+    assert brute.brute_forced == pairs * (pairs - 1)
+    assert pruned.brute_forced < brute.brute_forced / 2  # most were proven by the bound
+    score, _ = wv.to_keyed_vectors().evaluate_word_analogies(str(tmp_path / "questions.txt"))
+    assert pruned.accuracy == score

@@ -238,7 +238,9 @@ def _evaluate(
         "scored": next(iter(results.values())).overall.total,
         "oov": next(iter(results.values())).overall.oov,
         "restrict_vocab": next(iter(results.values())).restrict_vocab,
-    } | {f"{m}_rescored_near_ties": r.rescored for m, r in results.items()}
+    } | {f"{m}_rescored_near_ties": r.rescored for m, r in results.items()} | {
+        f"{m}_scored_against_every_word": r.brute_forced for m, r in results.items()
+    }
     ctx.log_metrics(f"{label}analogy", summary)
     ctx.log_metrics(
         f"{label}analogy_sections",
