@@ -47,7 +47,7 @@ class WideConfig(ClassifierConfig):
     """The 3x3 wide net: 30 channels, two pools, dense head."""
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="wide"))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=0.05))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=0.05))
     augment: AugmentConfig = field(
         default_factory=lambda: AugmentConfig(crop_padding=2, hflip=True)
     )

@@ -23,7 +23,13 @@ from torch import nn
 from tamrin.data.loader import BatchIterator
 from tamrin.errors import RunInterrupted
 from tamrin.train import checkpoint as ckpt
-from tamrin.train.inference import autocast, classification_loss_acc, predict_logits
+from tamrin.train.inference import (
+    autocast,
+    classification_loss_acc,
+    memory_format,
+    predict_logits,
+    prefers_channels_last,
+)
 from tamrin.train.optim import TrainConfig, build_optimizer, build_scheduler
 
 LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (model output, targets) -> scalar
@@ -119,6 +125,9 @@ def fit(
     checkpoint.
     """
     model.to(device)
+    nhwc = cfg.channels_last and prefers_channels_last(model)
+    if nhwc:  # NHWC lets oneDNN/cuDNN pick faster convolution kernels
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     losses = dict(losses or {"ce": LossTerm(cross_entropy(cfg.label_smoothing))})
     steps = min(len(train), cfg.max_batches or len(train))
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
@@ -202,6 +211,7 @@ def fit(
             for b, (xb, yb) in enumerate(train.epoch(epoch, start_batch), start=start_batch):
                 if b >= steps:
                     break
+                xb = memory_format(xb, nhwc)
                 with autocast(device, amp):
                     out = model(xb)
                     parts = {k: term.fn(out, yb) for k, term in losses.items()}
