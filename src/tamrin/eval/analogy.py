@@ -129,10 +129,13 @@ def _vocab(wv: WordVectors, restrict_vocab: int | None, case_insensitive: bool) 
     hit = _VOCABS.get(cache_key)
     if hit is not None and hit[0] is wv:
         return hit[1]
-    key_to_row: dict[str, int] = {}
-    fold = np.empty(clip, dtype=np.int64)
-    for i, w in enumerate(wv.words[:clip]):
-        fold[i] = key_to_row.setdefault(w.upper() if case_insensitive else w, i)
+    keys = [w.upper() for w in wv.words[:clip]] if case_insensitive else wv.words[:clip]
+    # first (most frequent) row of each key wins: later pairs of the reversed zip overwrite
+    key_to_row = dict(zip(reversed(keys), range(clip - 1, -1, -1), strict=True))
+    if len(key_to_row) == clip:  # every key once (GloVe is lowercased): row i is its own
+        fold = np.arange(clip, dtype=np.int64)
+    else:
+        fold = np.fromiter((key_to_row[k] for k in keys), dtype=np.int64, count=clip)
     vocab = _Vocab(key_to_row, fold, clip, case_insensitive)
     _VOCABS.clear()  # keep one: the vectors of a run
     _VOCABS[cache_key] = (wv, vocab)
