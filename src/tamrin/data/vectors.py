@@ -324,7 +324,7 @@ def read_npy_parquet(npy: str | Path, parquet: str | Path) -> WordVectors:
         )
     if not np.issubdtype(matrix.dtype, np.floating):
         raise DataCorruptError(f"{npy}: expected a float matrix; got dtype {matrix.dtype}")
-    return WordVectors(words, matrix.astype(np.float32, copy=False), f"{npy.__str__()}")
+    return WordVectors(words, matrix.astype(np.float32, copy=False), str(npy))
 
 
 def glove_package_root() -> Path:

@@ -323,8 +323,8 @@ def _arrow_figure(wv: WordVectors, panels: dict[str, list[list[str]]]) -> Figure
             p0, p1 = xy[2 * j], xy[2 * j + 1]
             ax.annotate("", xy=p1, xytext=p0,
                         arrowprops={"arrowstyle": "->", "color": f"C{j % 10}", "lw": 1.4})
-            ax.text(*p0, w0, fontsize=8)
-            ax.text(*p1, w1, fontsize=8, color=f"C{j % 10}")
+            ax.text(p0[0], p0[1], w0, fontsize=8)
+            ax.text(p1[0], p1[1], w1, fontsize=8, color=f"C{j % 10}")
         ax.scatter(xy[:, 0], xy[:, 1], s=8, c="k")
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
@@ -409,14 +409,16 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
     wv.require(_explore_words(cfg))  # one clear message listing every missing word
     near = _neighbour_table(ctx, "neighbours", wv, cfg.neighbours, cfg.topn,
                             "Nearest words by cosine similarity (the word itself excluded).")
-    rows = []
+    rows: list[list[Any]] = []
+    ordered = []
     for w, n, f in cfg.near_far:
         cn, cf = cosine(wv, w, n), cosine(wv, w, f)
+        ordered.append(cn > cf)
         rows.append([w, n, 1 - cn, f, 1 - cf, cn > cf])
     ctx.log_table("near_far", ["word", "near", "cos distance", "far", "cos distance",
                                "near is nearer"], rows,
                   "Cosine distance (1 − cosine) of a word to a near and to a far word.")
-    ctx.log_metrics("explore", {"near_far_ordered": sum(r[-1] for r in rows) / len(rows)})
+    ctx.log_metrics("explore", {"near_far_ordered": sum(ordered) / len(ordered)})
     rows = []
     solved = {}
     for a, b, c, d in cfg.analogies:
@@ -431,8 +433,8 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
                                 "swapped {a} + {c} − {b}", "3CosAdd right", "swapped right"],
                   rows, "The seed's analogies, with the answer order of most_similar "
                   "(positive=[b, c], negative=[a]) and the swapped variant side by side.")
-    n_right = sum(r[4] for r in rows)
-    n_swapped = sum(r[5] for r in rows)
+    n_right = sum(bool(r[4]) for r in rows)
+    n_swapped = sum(bool(r[5]) for r in rows)
     ctx.log_metrics("explore", {"analogies_right": n_right, "analogies_swapped_right": n_swapped,
                                 "analogies": len(rows)})
     panels = {"gender": cfg.gender_pairs, "singular → plural": cfg.plural_pairs,
@@ -598,18 +600,19 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
     rows = []
     trained: dict[str, WordVectors] = {}
     for name in cfg.models:
-        model, seconds, words = _train_word2vec(sentences, name == "skipgram", cfg.train,
-                                                ctx.seed)
+        model, seconds, n_words = _train_word2vec(sentences, name == "skipgram", cfg.train,
+                                                  ctx.seed)
         _save_keyed_vectors(model.wv, ctx.checkpoint_dir, name)
         wv = from_keyed_vectors(model.wv, f"word2vec {name} on IMDB")
         trained[name] = wv
-        ctx.log_metrics(f"{name}_training", {"train_s": seconds, "words_per_s": words / seconds,
+        ctx.log_metrics(f"{name}_training", {"train_s": seconds, "words_per_s": n_words / seconds,
                                              "vocabulary": len(wv), "dim": wv.dim})
         results, sims = _evaluate(wv, cfg.eval, ctx, f"{name}_")
         columns[f"{name} 3CosAdd"] = results[cfg.eval.methods[0]]
-        rows.append([name, len(wv), seconds, words / seconds, results[cfg.eval.methods[0]].accuracy,
+        acc = results[cfg.eval.methods[0]].accuracy
+        rows.append([name, len(wv), seconds, n_words / seconds, acc,
                      sims.get("wordsim353_spearman"), sims.get("simlex999_spearman")])
-        ctx.log_epoch({"epoch": len(rows), "train_s": seconds, "words_per_s": words / seconds,
+        ctx.log_epoch({"epoch": len(rows), "train_s": seconds, "words_per_s": n_words / seconds,
                        "analogy": results[cfg.eval.methods[0]].accuracy})
     try:
         glove = _load_vectors(cfg.compare, "auto", 0, ctx)
