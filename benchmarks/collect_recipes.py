@@ -61,5 +61,28 @@ def main() -> None:
         )
 
 
+def print_benchmarks() -> None:
+    """The README's benchmark table, from benchmarks/results/lenet-cifar10-*.json."""
+    print("\n| benchmark | tamrin | reference | ratio | machine |")
+    print("|---|---|---|---|---|")
+    for path in sorted(RESULTS.parent.glob("lenet-cifar10-*.json")):
+        b = json.loads(path.read_text())
+        ours, ref, env = b["tamrin"], b["reference"], b["env"]
+        machine = f"{env['cores']} cores, torch {env['torch']}"
+        print(
+            f"| LeNet CIFAR-10 training images/s | {ours['images_per_s']:.0f} | "
+            f"{ref['images_per_s']:.0f} | {b['images_per_s_ratio']:.1f}x | {machine} |"
+        )
+        ttt_ref = ref["time_to_target_s"]
+        ratio = b["time_to_target_ratio"]
+        print(
+            f"| time to {b['target_val_acc']:.0%} val accuracy | "
+            f"{ours['time_to_target_s']:.1f} s | "
+            f"{f'{ttt_ref:.1f} s' if ttt_ref else 'not reached'} | "
+            f"{f'{ratio:.1f}x' if ratio else '—'} | {machine} |"
+        )
+
+
 if __name__ == "__main__":
     main()
+    print_benchmarks()

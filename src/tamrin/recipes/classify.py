@@ -55,11 +55,15 @@ class WideConfig(ClassifierConfig):
 
 @dataclass
 class MLPConfig(ClassifierConfig):
-    """The HW5 MLP; compute-bound (~23M weights), so few epochs with a one-cycle schedule."""
+    """The HW5 MLP; compute-bound (~23M weights, ~65 s per epoch on 2 cores), so 4 epochs of
+    AdamW with a one-cycle schedule (SGD at lr 0.02 reached only 0.50 val accuracy in 6 epochs:
+    a 7-layer ReLU MLP starts slowly under SGD)."""
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="mlp"))
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=6, lr=0.02, batch_size=256, weight_decay=5e-4)
+        default_factory=lambda: TrainConfig(
+            epochs=4, optimizer="adamw", lr=1e-3, batch_size=256, weight_decay=0.05
+        )
     )
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True))
 
