@@ -27,12 +27,13 @@ def test_one_epoch_lenet_on_real_mnist(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("TAMRIN_CACHE", str(tmp_path / "cache"))
     result = runner.run(
         "cifar10-lenet",
-        {"data": "mnist", "train.epochs": 1},
+        {"data": "mnist", "train.epochs": 1, "augment.hflip": False},
         data_dir=REAL,
         out=tmp_path,
         quiet=True,
     )
     assert isinstance(result, runner.RunResult)
     assert result.metrics["test"]["n"] == 10_000
-    assert result.metric("test.accuracy") > 0.95  # 1 epoch of LeNet on MNIST: ~0.97-0.98
+    # 1 epoch of LeNet on MNIST (no left-right flips: they turn digits into other shapes)
+    assert result.metric("test.accuracy") > 0.95
     assert len(result.history) == 1
