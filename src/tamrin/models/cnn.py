@@ -12,6 +12,16 @@ def _scaled(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
+def _conv_pool(cin: int, cout: int, kernel: int, norm: NormKind) -> list[nn.Module]:
+    """conv (no padding) -> [norm] -> ReLU -> 2x2 max pool."""
+    return [
+        nn.Conv2d(cin, cout, kernel),
+        norm2d(norm, cout),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    ]
+
+
 def _dense_head(
     features: int, hidden: list[int], num_classes: int, dropout: float
 ) -> nn.Sequential:
@@ -53,14 +63,8 @@ class LeNet(nn.Module):
         super().__init__()
         c1, c2 = _scaled(6, width), _scaled(16, width)
         self.features = nn.Sequential(
-            nn.Conv2d(in_shape[0], c1, 5),
-            norm2d(norm, c1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # (B, 6, 14, 14) on 32x32
-            nn.Conv2d(c1, c2, 5),
-            norm2d(norm, c2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # (B, 16, 5, 5)
+            *_conv_pool(in_shape[0], c1, 5, norm),  # (B, 6, 14, 14) on 32x32
+            *_conv_pool(c1, c2, 5, norm),  # (B, 16, 5, 5)
             nn.Flatten(),
         )
         hidden = [_scaled(120, width), _scaled(84, width)]
@@ -91,14 +95,8 @@ class WideCNN(nn.Module):
         super().__init__()
         c = _scaled(30, width)
         self.features = nn.Sequential(
-            nn.Conv2d(in_shape[0], c, 3),
-            norm2d(norm, c),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # (B, 30, 15, 15)
-            nn.Conv2d(c, c, 3),
-            norm2d(norm, c),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),  # (B, 30, 6, 6)
+            *_conv_pool(in_shape[0], c, 3, norm),  # (B, 30, 15, 15)
+            *_conv_pool(c, c, 3, norm),  # (B, 30, 6, 6)
             nn.Flatten(),
         )
         self.head = _dense_head(
