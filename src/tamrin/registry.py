@@ -91,10 +91,9 @@ def recipe(
         raise TypeError(f"recipe {name}: config must be a dataclass; got {config!r}")
 
     def register(fn: Callable[[Any, RunContext], None]) -> Callable[[Any, RunContext], None]:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"recipe {name!r} is registered twice ({_REGISTRY[name].module}, {fn.__module__})"
-            )
+        if name in _REGISTRY or name in _STUDIES:
+            where = _REGISTRY[name].module if name in _REGISTRY else _STUDIES[name].module
+            raise ValueError(f"recipe {name!r} is registered twice ({where}, {fn.__module__})")
         _REGISTRY[name] = Recipe(
             name,
             summary,
@@ -111,6 +110,91 @@ def recipe(
     return register
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One arm of a study: a label and the `--set` overrides that make it differ."""
+
+    name: str  # label in tables and legends, e.g. "LeakyReLU(0.01)"
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    group: str = ""  # variants are compared with the baseline of their own group (e.g. "MLP")
+
+    @property
+    def label(self) -> str:
+        return f"{self.group} · {self.name}" if self.group else self.name
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A controlled experiment: every variant of `recipe` × `seeds` seeds, same data and budget.
+
+    Pure data, so the course knowledge stays in `tamrin.recipes`; `tamrin.studies` runs it
+    through the runner. Each variant is compared with its group's `baseline` by a Welch t-test
+    on `metric`.
+    """
+
+    name: str  # kebab-case, shares the namespace with recipes (`tamrin run study-init`)
+    summary: str  # one line for `tamrin list`
+    recipe: str  # the registered recipe every cell runs
+    variants: tuple[Variant, ...]
+    question: str = ""  # the claim under test, in words (what the seed said)
+    base: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # overrides for every cell
+    smoke_base: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # added under --smoke
+    baseline: str = ""  # name of the baseline variant in each group; "" = the group's first
+    metric: str = "test.accuracy"  # metrics.json key the t-test and the verdict use
+    metrics: tuple[str, ...] = ()  # further metrics.json keys tabulated as mean ± std
+    curves: tuple[str, ...] = ("val_acc",)  # history.csv columns drawn with a ±1 std band
+    higher_is_better: bool = True  # direction of `metric`
+    seeds: int = 5  # default number of seeds per variant
+    data: tuple[str, ...] = ()  # data sets the cells need (for `tamrin list` and tests)
+    module: str = ""  # where it was registered
+
+    def baseline_of(self, group: str) -> Variant:
+        members = [v for v in self.variants if v.group == group]
+        for v in members:
+            if v.name == self.baseline:
+                return v
+        return members[0]
+
+
+_STUDIES: dict[str, StudySpec] = {}
+
+
+def register_study(spec: StudySpec) -> StudySpec:
+    """Add a study; its name may clash with neither a recipe nor another study."""
+    if not _NAME.match(spec.name):
+        raise ValueError(f"study name must be kebab-case; got {spec.name!r}")
+    if spec.name in _STUDIES or spec.name in _REGISTRY:
+        raise ValueError(f"name {spec.name!r} is registered twice")
+    labels = [v.label for v in spec.variants]
+    if len(set(labels)) != len(labels) or not labels:
+        raise ValueError(f"study {spec.name}: variant labels must be unique and non-empty")
+    _STUDIES[spec.name] = spec
+    return spec
+
+
+def is_study(name: str) -> bool:
+    _load()
+    return name in _STUDIES
+
+
+def get_study(name: str) -> StudySpec:
+    """The study registered as `name`, or UnknownRecipeError with a suggestion."""
+    _load()
+    try:
+        return _STUDIES[name]
+    except KeyError:
+        known = {**_REGISTRY, **_STUDIES}
+        raise UnknownRecipeError(
+            f"unknown study '{name}'{did_you_mean(name, known)} (tamrin list shows them)"
+        ) from None
+
+
+def all_studies() -> list[StudySpec]:
+    """Every registered study, sorted by name."""
+    _load()
+    return [_STUDIES[k] for k in sorted(_STUDIES)]
+
+
 def _load() -> None:
     import tamrin.recipes  # noqa: F401  (importing it registers every recipe)
 
@@ -121,8 +205,9 @@ def get(name: str) -> Recipe:
     try:
         return _REGISTRY[name]
     except KeyError:
+        known = {**_REGISTRY, **_STUDIES}
         raise UnknownRecipeError(
-            f"unknown recipe '{name}'{did_you_mean(name, _REGISTRY)} (tamrin list shows them)"
+            f"unknown recipe '{name}'{did_you_mean(name, known)} (tamrin list shows them)"
         ) from None
 
 
