@@ -21,10 +21,46 @@ def _cmd_list(args: argparse.Namespace) -> None:
     for r in registry.all_recipes():
         fig = r.seed_figure.text if r.seed_figure else ""
         table.add_row(r.name, r.summary, fig, ", ".join(r.data))
-    Console(width=max(Console().width, 120)).print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    studies = Table(title="tamrin studies (variants × seeds of a recipe, with t-tests)")
+    for col in ("name", "summary", "recipe", "variants × seeds"):
+        studies.add_column(col)
+    for st in registry.all_studies():
+        studies.add_row(st.name, st.summary, st.recipe, f"{len(st.variants)} × {st.seeds}")
+    console.print(studies)
+
+
+def _run_study(args: argparse.Namespace, overrides: dict) -> None:
+    from tamrin.studies import run_study
+
+    run_study(
+        args.name,
+        overrides,
+        seed=args.seed,
+        seeds=args.seeds,
+        smoke=args.smoke,
+        data_dir=args.data_dir,
+        out=args.out,
+        device=args.device,
+        workers=args.workers,
+        quiet=args.quiet,
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
+    if registry.is_study(args.name):
+        study = registry.get_study(args.name)
+        if args.help_config or args.config:
+            raise TamrinError(
+                f"{args.name} is a study of recipe {study.recipe}: its cells take --set "
+                f"overrides (tamrin run {study.recipe} --help-config lists the keys)"
+            )
+        overrides = C.parse_set_args(args.set or [])
+        for key, value in overrides.items():
+            print(f"override (every cell): {key} = {value!r}")
+        _run_study(args, overrides)
+        return
     recipe = registry.get(args.name)
     if args.help_config:
         docs = C.field_docs(recipe.config_cls)
@@ -40,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         args.name,
         overrides,
         seed=args.seed,
-        seeds=args.seeds,
+        seeds=args.seeds or 1,
         smoke=args.smoke,
         data_dir=args.data_dir,
         out=args.out,
@@ -51,16 +87,31 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 
 def _cmd_resume(args: argparse.Namespace) -> None:
-    runner.resume(args.run_dir, quiet=args.quiet)
+    from tamrin.studies.grid import is_study_dir, resume_study
+
+    if is_study_dir(args.run_dir):
+        resume_study(args.run_dir, quiet=args.quiet)
+    else:
+        runner.resume(args.run_dir, quiet=args.quiet)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from tamrin.eval.report import write_group_report, write_report
+    from tamrin.eval.study_report import summarize_study, write_study_report
+    from tamrin.studies.grid import is_study_dir
 
     path = Path(args.run_dir)
-    html, md = write_group_report(path) if (path / "summary.json").exists() else write_report(path)
+    if is_study_dir(path):
+        import json
+
+        (path / "summary.json").write_text(json.dumps(summarize_study(path), indent=2) + "\n")
+        html, md = write_study_report(path)
+    elif (path / "summary.json").exists():
+        html, md = write_group_report(path)
+    else:
+        html, md = write_report(path)
     print(f"report: {html}\n        {md}")
 
 
@@ -141,7 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--config", help="JSON file of config overrides")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, default=1, help="run N seeds and report mean ± std")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="run N seeds and report mean ± std (studies: per variant)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="studies: cells run at once (default: one per core)",
+    )
     p.add_argument("--smoke", action="store_true", help="the same code path, shrunk to seconds")
     p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
     p.add_argument("--out", default=str(runner.DEFAULT_OUT), help="where run folders go")

@@ -143,6 +143,7 @@ class StudySpec:
     metric: str = "test.accuracy"  # metrics.json key the t-test and the verdict use
     metrics: tuple[str, ...] = ()  # further metrics.json keys tabulated as mean ± std
     curves: tuple[str, ...] = ("val_acc",)  # history.csv columns drawn with a ±1 std band
+    profiles: tuple[str, ...] = ()  # metrics.json keys holding a list (per layer) or {"x", "y"}
     higher_is_better: bool = True  # direction of `metric`
     seeds: int = 5  # default number of seeds per variant
     data: tuple[str, ...] = ()  # data sets the cells need (for `tamrin list` and tests)

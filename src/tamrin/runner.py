@@ -303,7 +303,7 @@ def run(
     for s in range(seed, seed + seeds):
         run_dir = _new_run_dir(out, name, s, stamp)
         _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir)
-        results.append(_execute(run_dir, quiet=quiet))
+        results.append(execute(run_dir, quiet=quiet))
     if seeds == 1:
         return results[0]
     return _write_group(
@@ -343,6 +343,35 @@ def _write_config(
     )
 
 
+def create_run(
+    run_dir: Path,
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    smoke: bool = False,
+    data_dir: str | None = None,
+    device: str = "auto",
+) -> Path:
+    """Make `run_dir` a run folder of recipe `name` (config resolved and saved), not yet run.
+
+    Studies place their cells with it; `execute` then runs (or continues) the folder.
+    """
+    recipe = registry.get(name)
+    cfg = resolve_config(recipe, overrides, smoke=smoke)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(run_dir, recipe, cfg, seed, device, smoke, data_dir)
+    return run_dir
+
+
+def is_finished(run_dir: Path) -> bool:
+    """True when the run ended on its own (completed, stopped early or on a non-finite loss)."""
+    return _read_metrics(Path(run_dir)).get("status") in FINISHED
+
+
+FINISHED = ("completed", "stopped_early", "stopped_nonfinite")
+
+
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "config.json"
     try:
@@ -353,8 +382,12 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
         raise RunDirError(f"{path} is damaged (not valid JSON)") from None
 
 
-def _execute(run_dir: Path, *, quiet: bool) -> RunResult:
-    """Run (or continue) the recipe recorded in run_dir/config.json; write metrics and report."""
+def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunResult:
+    """Run (or continue) the recipe recorded in run_dir/config.json; write metrics and report.
+
+    `report=False` skips report.html/md (a study writes one report over all its cells;
+    `tamrin report RUN_DIR` still builds a cell's own).
+    """
     from tamrin.eval.report import write_report
     from tamrin.train.device import resolve_device
 
@@ -394,7 +427,8 @@ def _execute(run_dir: Path, *, quiet: bool) -> RunResult:
     metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
     metrics.setdefault("seed", meta["seed"])
     _write_json(run_dir / "metrics.json", metrics)
-    write_report(run_dir)
+    if report:
+        write_report(run_dir)
     result = RunResult(run_dir, metrics, ctx.history, meta)
     if not quiet:
         _print_summary(result)
@@ -422,7 +456,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> RunResult:
         raise RunDirError(
             f"run {run_dir} already finished ({done['status']}); tamrin report rebuilds its report"
         )
-    return _execute(run_dir, quiet=quiet)
+    return execute(run_dir, quiet=quiet)
 
 
 def load_result(run_dir: str | Path) -> RunResult:

@@ -225,8 +225,9 @@ def evaluate_analogies(
             best, n_rescored, todo = np.full(len(abc), -1), 0, np.arange(len(abc))
         brute += len(todo)
         if len(todo):  # brute force: every word scored
-            best[todo], n_more = _answers(wv, vocab, variants, abc[todo], method, chunk, block,
-                                          tie_tol)
+            best[todo], n_more = _answers(
+                wv, vocab, variants, abc[todo], method, chunk, block, tie_tol
+            )
             n_rescored += n_more
         rescored += n_rescored
         correct = int((vocab.fold[best] == idx[:, 3]).sum()) if len(best) else 0
@@ -427,8 +428,9 @@ def _gensim_answer(wv: WordVectors, vocab: _Vocab, abc: np.ndarray, method: str)
         mean = (mean64 / np.linalg.norm(mean64)).astype(np.float32)
         dists = np.dot(vectors[:clip], mean) / norms[:clip]
     else:  # most_similar_cosmul(positive=[b, c], negative=[a]) over the clipped vocabulary
-        pos = [(1 + np.dot(vectors[:clip], vectors[r] / norms[r]) / norms[:clip]) / 2
-               for r in (b, c)]
+        pos = [
+            (1 + np.dot(vectors[:clip], vectors[r] / norms[r]) / norms[:clip]) / 2 for r in (b, c)
+        ]
         neg = (1 + np.dot(vectors[:clip], vectors[a] / norms[a]) / norms[:clip]) / 2
         dists = np.prod(pos, axis=0) / (neg + COSMUL_EPS)
     k = GENSIM_TOPN + 3
@@ -525,8 +527,10 @@ def evaluate_word_pairs(
     """Spearman / Pearson of cosine vs human score over the known pairs (gensim's protocol)."""
     vocab = _vocab(wv, restrict_vocab, case_insensitive)
     rows = np.array(
-        [(vocab.key_to_row.get(vocab.key(a), -1), vocab.key_to_row.get(vocab.key(b), -1))
-         for a, b, _ in pairs],
+        [
+            (vocab.key_to_row.get(vocab.key(a), -1), vocab.key_to_row.get(vocab.key(b), -1))
+            for a, b, _ in pairs
+        ],
         dtype=np.int64,
     ).reshape(-1, 2)
     gold = np.array([s for _, _, s in pairs], dtype=np.float64)

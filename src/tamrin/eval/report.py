@@ -452,14 +452,14 @@ def render_markdown(blocks: Sequence[Block]) -> str:
     return "\n\n".join(_md_blocks(blocks)) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a reader never sees half a report."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=_DPI, format="png")
@@ -481,18 +481,18 @@ def _write_figures(run: RunFolder) -> dict[str, str]:
     written: dict[str, str] = {}
     figures = run.path / "figures"
     if run.history:
-        _save_figure(curves_figure(run.history, run.metrics.get("best")), figures / "curves.png")
+        save_figure(curves_figure(run.history, run.metrics.get("best")), figures / "curves.png")
         written["curves"] = "figures/curves.png"
     test = run.metrics.get("test")
     if isinstance(test, Mapping) and test.get("confusion") and test.get("confusion_normalized"):
         fig = confusion_figure(test["confusion_normalized"], test["confusion"], _class_names(test))
-        _save_figure(fig, figures / "confusion.png")
+        save_figure(fig, figures / "confusion.png")
         written["confusion"] = "figures/confusion.png"
     if isinstance(test, Mapping) and run.predictions is not None:
         pred = run.predictions
         names = [str(n) for n in pred["class_names"]]
         aucs = [pc.get("auc") for pc in test.get("per_class") or []]
-        _save_figure(roc_figure(pred["y_true"], pred["proba"], names, aucs), figures / "roc.png")
+        save_figure(roc_figure(pred["y_true"], pred["proba"], names, aucs), figures / "roc.png")
         written["roc"] = "figures/roc.png"
     return written
 
@@ -765,8 +765,8 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     blocks = run_report_blocks(run, figures)
     title = f"{run.config.get('recipe') or run.path.name} — seed {fmt(run.config.get('seed'))}"
     html_path, md_path = run.path / "report.html", run.path / "report.md"
-    _write_text(html_path, render_html(title, blocks))
-    _write_text(md_path, render_markdown(blocks))
+    write_text(html_path, render_html(title, blocks))
+    write_text(md_path, render_markdown(blocks))
     return html_path, md_path
 
 
@@ -948,6 +948,6 @@ def write_group_report(group_dir: Path) -> tuple[Path, Path]:
     blocks = group_report_blocks(group_dir, summary)
     title = f"{summary.get('recipe') or group_dir.name} — seeds {fmt(summary.get('seeds'))}"
     html_path, md_path = group_dir / "report.html", group_dir / "report.md"
-    _write_text(html_path, render_html(title, blocks))
-    _write_text(md_path, render_markdown(blocks))
+    write_text(html_path, render_html(title, blocks))
+    write_text(md_path, render_markdown(blocks))
     return html_path, md_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tamrin.models.layers import ActivationKind, PoolKind, activation, pool
 from tamrin.models.norm import NormKind, norm2d
 
 
@@ -12,22 +13,24 @@ def _scaled(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def _conv_pool(cin: int, cout: int, kernel: int, norm: NormKind) -> list[nn.Module]:
-    """conv (no padding) -> [norm] -> ReLU -> 2x2 max pool."""
-    return [
-        nn.Conv2d(cin, cout, kernel),
-        norm2d(norm, cout),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-    ]
+def _conv_pool(
+    cin: int, cout: int, kernel: int, norm: NormKind, act: nn.Module, pooling: PoolKind
+) -> list[nn.Module]:
+    """conv (no padding) -> [norm] -> activation -> 2x2 pooling."""
+    return [nn.Conv2d(cin, cout, kernel), norm2d(norm, cout), act, pool(pooling, cout)]
 
 
 def _dense_head(
-    features: int, hidden: list[int], num_classes: int, dropout: float
+    features: int,
+    hidden: list[int],
+    num_classes: int,
+    dropout: float,
+    act: ActivationKind = "relu",
+    negative_slope: float = 0.01,
 ) -> nn.Sequential:
     layers: list[nn.Module] = []
     for h in hidden:
-        layers += [nn.Linear(features, h), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(features, h), activation(act, negative_slope)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         features = h
@@ -48,7 +51,8 @@ class LeNet(nn.Module):
     """conv 5x5 (6) -> ReLU -> maxpool 2 -> conv 5x5 (16) -> ReLU -> maxpool 2 -> FC 120 -> 84 -> K.
 
     On 32x32 RGB the flattened features are 16*5*5 = 400, as in the PyTorch tutorial; `norm`
-    puts BatchNorm (or GroupNorm(1)) after each conv. `width` scales every layer (smoke runs).
+    puts BatchNorm (or GroupNorm(1)) after each conv. `width` scales every layer (smoke runs);
+    `act` and `pooling` replace ReLU and max pooling (the controlled studies vary them).
     """
 
     def __init__(
@@ -59,17 +63,25 @@ class LeNet(nn.Module):
         norm: NormKind = "none",
         width: float = 1.0,
         dropout: float = 0.0,
+        act: ActivationKind = "relu",
+        negative_slope: float = 0.01,
+        pooling: PoolKind = "max",
     ) -> None:
         super().__init__()
         c1, c2 = _scaled(6, width), _scaled(16, width)
         self.features = nn.Sequential(
-            *_conv_pool(in_shape[0], c1, 5, norm),  # (B, 6, 14, 14) on 32x32
-            *_conv_pool(c1, c2, 5, norm),  # (B, 16, 5, 5)
+            *_conv_pool(in_shape[0], c1, 5, norm, activation(act, negative_slope), pooling),
+            *_conv_pool(c1, c2, 5, norm, activation(act, negative_slope), pooling),  # (B,16,5,5)
             nn.Flatten(),
         )
         hidden = [_scaled(120, width), _scaled(84, width)]
         self.head = _dense_head(
-            _flat_features(self.features, in_shape), hidden, num_classes, dropout
+            _flat_features(self.features, in_shape),
+            hidden,
+            num_classes,
+            dropout,
+            act,
+            negative_slope,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, K)
@@ -91,12 +103,15 @@ class WideCNN(nn.Module):
         width: float = 1.0,
         dropout: float = 0.0,
         hidden: tuple[int, ...] = (256,),
+        act: ActivationKind = "relu",
+        negative_slope: float = 0.01,
+        pooling: PoolKind = "max",
     ) -> None:
         super().__init__()
         c = _scaled(30, width)
         self.features = nn.Sequential(
-            *_conv_pool(in_shape[0], c, 3, norm),  # (B, 30, 15, 15)
-            *_conv_pool(c, c, 3, norm),  # (B, 30, 6, 6)
+            *_conv_pool(in_shape[0], c, 3, norm, activation(act, negative_slope), pooling),
+            *_conv_pool(c, c, 3, norm, activation(act, negative_slope), pooling),  # (B,30,6,6)
             nn.Flatten(),
         )
         self.head = _dense_head(
@@ -104,6 +119,8 @@ class WideCNN(nn.Module):
             [_scaled(h, width) for h in hidden],
             num_classes,
             dropout,
+            act,
+            negative_slope,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, K)

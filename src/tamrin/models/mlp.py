@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tamrin.models.layers import ActivationKind, activation
 from tamrin.models.norm import NormKind, norm1d
 
 
 class MLP(nn.Module):
-    """Linear -> [norm] -> ReLU -> [dropout] per hidden layer, then a linear classifier."""
+    """Linear -> [norm] -> activation -> [dropout] per hidden layer, then a linear classifier."""
 
     def __init__(
         self,
@@ -20,13 +21,15 @@ class MLP(nn.Module):
         norm: NormKind = "none",
         dropout: float = 0.0,
         width: float = 1.0,
+        act: ActivationKind = "relu",
+        negative_slope: float = 0.01,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         features = in_features
         for h in hidden:
             h = max(1, round(h * width))
-            layers += [nn.Linear(features, h), norm1d(norm, h), nn.ReLU(inplace=True)]
+            layers += [nn.Linear(features, h), norm1d(norm, h), activation(act, negative_slope)]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             features = h

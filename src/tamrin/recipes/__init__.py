@@ -1,3 +1,3 @@
 """Recipes: one module per topic; importing this package registers every recipe."""
 
-from tamrin.recipes import classify, normalization, word_vectors  # noqa: F401
+from tamrin.recipes import classify, normalization, studies, word_vectors  # noqa: F401

@@ -7,6 +7,7 @@ everything through the context. Recipes add what is specific to their exercise.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from tamrin.data.loader import BatchIterator
 from tamrin.data.prepare import ImageSplits, prepare_images
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.train.device import autocast_dtype
-from tamrin.train.fit import FitResult, classification_validator, fit
+from tamrin.train.fit import FitResult, LossTerm, classification_validator, fit
 from tamrin.train.inference import predict_logits
 from tamrin.train.optim import TrainConfig
 
@@ -82,8 +83,21 @@ def train_on_splits(
     *,
     name: str = "",
     log_history: bool = True,
+    losses: Mapping[str, LossTerm] | None = None,
+    after_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
-    """Fit `model` on `splits` (checkpoints under checkpoints/<name>/), log the result."""
+    """Fit `model` on `splits` (checkpoints under checkpoints/<name>/), log the result.
+
+    `losses` replaces cross-entropy; `after_epoch(row)` runs after each epoch is logged
+    (probes of the model's state, for example).
+    """
+
+    def on_epoch(row: dict[str, float]) -> None:
+        if log_history:
+            ctx.log_epoch(row)
+        if after_epoch is not None:
+            after_epoch(row)
+
     amp = autocast_dtype(ctx.device)
     batches = BatchIterator(
         splits.train_x, splits.train_y, cfg.train.batch_size, seed=ctx.seed, augment=cfg.augment
@@ -97,8 +111,9 @@ def train_on_splits(
         validate=classification_validator(
             splits.val_x, splits.val_y, cfg.train.eval_batch_size, amp
         ),
+        losses=losses,
         checkpoint_dir=ctx.checkpoint_dir / name if name else ctx.checkpoint_dir,
-        on_epoch=ctx.log_epoch if log_history else None,
+        on_epoch=on_epoch,
         progress=ctx.progress(),
     )
     ctx.log_fit(result, name=name)

@@ -1,0 +1,275 @@
+"""Run a registered study: every variant × seed of its recipe, the same data and budget, then
+one report with mean ± std, Welch t-tests against each group's baseline and generated verdicts.
+
+runs/<study>/<YYYYmmdd-HHMMSS>/
+  study.json     the spec, seeds, overrides and the list of cells (variant, seed, folder)
+  cells/<variant>-s<seed>/   an ordinary run folder per cell (config, history, metrics, ckpts)
+  summary.json   per-variant values and comparisons (what the report reads)
+  figures/*.png, report.html, report.md
+
+Cells run in worker processes, one core each, when the machine has more than one core; a
+finished cell is never rerun, so `tamrin resume STUDY_DIR` continues a killed study.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tamrin import registry, runner
+from tamrin.errors import ConfigError, RunDirError, RunInterrupted
+from tamrin.registry import StudySpec, Variant
+
+
+@dataclass
+class StudyResult:
+    """A finished (or partly finished) study folder and its summary."""
+
+    study_dir: Path
+    summary: dict[str, Any]
+
+    @property
+    def report_html(self) -> Path:
+        return self.study_dir / "report.html"
+
+    @property
+    def report_md(self) -> Path:
+        return self.study_dir / "report.md"
+
+    def _repr_html_(self) -> str:
+        return self.report_html.read_text() if self.report_html.exists() else str(self.study_dir)
+
+
+def slug(label: str) -> str:
+    """A folder-safe name for a variant label ("MLP · LeakyReLU(0.01)" -> "mlp-leakyrelu-0.01")."""
+    return re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-") or "variant"
+
+
+def _cells(spec: StudySpec, seeds: list[int]) -> list[dict[str, Any]]:
+    return [
+        {"variant": v.label, "seed": s, "dir": f"cells/{slug(v.label)}-s{s}"}
+        for v in spec.variants
+        for s in seeds
+    ]
+
+
+def _spec_dict(spec: StudySpec) -> dict[str, Any]:
+    d = asdict(spec)
+    d["variants"] = [{**asdict(v), "label": v.label} for v in spec.variants]
+    return d
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
+    """The spec saved in study.json (so a study reports and resumes as it was run)."""
+    fields = dict(d)
+    fields["variants"] = tuple(
+        Variant(v["name"], dict(v.get("overrides") or {}), v.get("group", ""))
+        for v in d["variants"]
+    )
+    for key in ("metrics", "curves", "profiles", "data"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    known = StudySpec.__dataclass_fields__
+    return StudySpec(**{k: v for k, v in fields.items() if k in known})
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def run_study(
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    seeds: int | None = None,
+    smoke: bool = False,
+    data_dir: str | None = None,
+    out: str | Path = runner.DEFAULT_OUT,
+    device: str = "auto",
+    workers: int | None = None,
+    quiet: bool = False,
+) -> StudyResult:
+    """Run study `name` (`seeds` per variant, default the spec's) and write its report.
+
+    `overrides` apply to every cell on top of the study's own budget (e.g. `train.epochs=3`).
+    """
+    spec = registry.get_study(name)
+    n_seeds = spec.seeds if seeds is None else seeds
+    if n_seeds < 2:
+        raise ConfigError(f"a study needs --seeds >= 2 for its t-tests; got {n_seeds}")
+    seed_list = list(range(seed, seed + n_seeds))
+    study_dir = Path(out) / name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while study_dir.exists():
+        n += 1
+        study_dir = study_dir.with_name(f"{study_dir.name.split('-n')[0]}-n{n}")
+    study_dir.mkdir(parents=True)
+    meta = {
+        "study": name,
+        "spec": _spec_dict(spec),
+        "seeds": seed_list,
+        "smoke": smoke,
+        "overrides": dict(overrides or {}),
+        "data_dir": data_dir,
+        "device": device,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "cells": _cells(spec, seed_list),
+    }
+    for v in spec.variants:  # resolve every variant's config now: a bad override fails here
+        runner.resolve_config(
+            registry.get(spec.recipe), _cell_overrides(spec, v, meta), smoke=smoke
+        )
+    _write_json(study_dir / "study.json", meta)
+    return _execute(study_dir, workers=workers, quiet=quiet)
+
+
+def resume_study(
+    study_dir: str | Path, *, workers: int | None = None, quiet: bool = False
+) -> StudyResult:
+    """Continue a killed or interrupted study: finished cells are kept, the rest run."""
+    return _execute(Path(study_dir), workers=workers, quiet=quiet)
+
+
+def read_study(study_dir: Path) -> dict[str, Any]:
+    path = Path(study_dir) / "study.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"not a tamrin study folder: {study_dir} has no study.json") from None
+    except json.JSONDecodeError:
+        raise RunDirError(f"{path} is damaged (not valid JSON)") from None
+
+
+def is_study_dir(path: str | Path) -> bool:
+    return (Path(path) / "study.json").is_file()
+
+
+def _cell_overrides(spec: StudySpec, variant: Variant, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """study budget < smoke budget < the variant's change < the user's --set (in that order)."""
+    merged = dict(spec.base)
+    if meta.get("smoke"):
+        merged.update(spec.smoke_base)
+    merged.update(variant.overrides)
+    merged.update(meta.get("overrides") or {})
+    return merged
+
+
+def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResult:
+    from tamrin.eval.study_report import summarize_study, write_study_report
+    from tamrin.train.device import cpu_cores
+
+    meta = read_study(study_dir)
+    spec = spec_from_dict(meta["spec"])
+    variants = {v.label: v for v in spec.variants}
+    todo = []
+    for cell in meta["cells"]:
+        run_dir = study_dir / cell["dir"]
+        if runner.is_finished(run_dir):
+            continue
+        if not (run_dir / "config.json").exists():
+            runner.create_run(
+                run_dir,
+                spec.recipe,
+                _cell_overrides(spec, variants[cell["variant"]], meta),
+                seed=cell["seed"],
+                smoke=meta.get("smoke", False),
+                data_dir=meta.get("data_dir"),
+                device=meta.get("device", "auto"),
+            )
+        todo.append(run_dir)
+    cores = cpu_cores()
+    n_workers = max(1, min(workers or cores, cores, len(todo) or 1))
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        _run_cells(todo, n_workers, quiet=quiet, title=meta["study"])
+    except (KeyboardInterrupt, RunInterrupted):
+        interrupted = True
+    elapsed = time.perf_counter() - t0
+    meta["wall_time_s"] = float(meta.get("wall_time_s", 0.0)) + elapsed
+    meta["workers"] = n_workers
+    _write_json(study_dir / "study.json", meta)
+    summary = summarize_study(study_dir)
+    _write_json(study_dir / "summary.json", summary)
+    write_study_report(study_dir)
+    result = StudyResult(study_dir, summary)
+    if interrupted:
+        raise RunInterrupted(
+            f"study interrupted; finished cells are kept; continue with: tamrin resume {study_dir}"
+        )
+    if not quiet:
+        _print(result)
+    return result
+
+
+def _run_cells(todo: list[Path], n_workers: int, *, quiet: bool, title: str) -> None:
+    with _bar(quiet, title, len(todo)) as advance:
+        if n_workers == 1:
+            for run_dir in todo:
+                _cell(str(run_dir))
+                advance()
+            return
+        ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked torch threads
+        cores: Any = ctx.Queue()
+        for core in sorted(os.sched_getaffinity(0))[:n_workers]:
+            cores.put(core)
+        pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_pin, initargs=(cores,))
+        try:
+            pending: set[Future[str]] = {pool.submit(_cell, str(d)) for d in todo}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    fut.result()  # re-raise a cell's error (or its RunInterrupted) here
+                    advance()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # let running cells save, drop the rest
+
+
+def _pin(cores: Any) -> None:
+    """Worker initializer: one core per worker, so torch runs one thread and workers don't
+    wait on each other's OpenMP barriers."""
+    os.sched_setaffinity(0, {cores.get()})
+
+
+def _cell(run_dir: str) -> str:
+    """Run one cell (Ctrl-C: the cell saves its state and RunInterrupted stops the study)."""
+    runner.execute(Path(run_dir), quiet=True, report=False)
+    return run_dir
+
+
+@contextmanager
+def _bar(quiet: bool, title: str, total: int) -> Iterator[Any]:
+    if quiet or total == 0:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"{title} cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as progress:
+        task = progress.add_task(title, total=total)
+        yield lambda: progress.advance(task)
+
+
+def _print(result: StudyResult) -> None:
+    from rich.console import Console
+
+    console = Console()
+    for line in result.summary.get("verdicts", []):
+        console.print(f"• {line}")
+    console.print(
+        f"wall time {result.summary.get('wall_time_s', 0):.0f} s; report: {result.report_html}"
+    )
