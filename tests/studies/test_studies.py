@@ -39,7 +39,7 @@ def test_study_smoke_run(name: str, tiny_data: Path, tmp_path: Path) -> None:
     )
     spec = registry.get_study(name)
     folder = result.study_dir
-    for f in ("study.json", "summary.json", "report.html", "report.md", "figures/bar.png"):
+    for f in ("study.json", "summary.json", "report.html", "report.md", "figures/forest.png"):
         assert (folder / f).is_file(), f
     cells = json.loads((folder / "study.json").read_text())["cells"]
     assert len(cells) == 2 * len(spec.variants)

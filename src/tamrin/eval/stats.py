@@ -26,6 +26,8 @@ class Comparison:
     t: float  # Welch's t statistic (inf when both are constant and differ)
     df: float  # Welch–Satterthwaite degrees of freedom
     p: float  # two-sided p-value
+    ci_low: float  # 95% confidence interval of the difference (Welch's t quantile)
+    ci_high: float
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -48,9 +50,8 @@ def welch(variant: Sequence[float], baseline: Sequence[float]) -> Comparison:
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # every seed agrees on each side (exactly)
         diff = float(a[0] - b[0])
         t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-        return Comparison(
-            a.size, b.size, diff, 0.0, t, float(a.size + b.size - 2), 1.0 if diff == 0 else 0.0
-        )
+        df0 = float(a.size + b.size - 2)
+        return Comparison(a.size, b.size, diff, 0.0, t, df0, 1.0 if diff == 0 else 0.0, diff, diff)
     diff = float(a.mean() - b.mean())
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
@@ -58,7 +59,11 @@ def welch(variant: Sequence[float], baseline: Sequence[float]) -> Comparison:
         warnings.simplefilter("ignore", RuntimeWarning)
         res = stats.ttest_ind(a, b, equal_var=False)
     df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    return Comparison(a.size, b.size, diff, se, float(res.statistic), float(df), float(res.pvalue))
+    half = float(stats.t.ppf(0.975, df)) * se
+    return Comparison(
+        a.size, b.size, diff, se, float(res.statistic), float(df), float(res.pvalue),
+        diff - half, diff + half,
+    )  # fmt: skip
 
 
 def bh_qvalues(pvalues: Sequence[float]) -> list[float]:

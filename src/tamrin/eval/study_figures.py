@@ -53,30 +53,99 @@ def band_figure(variants: Sequence[Mapping[str, Any]], column: str) -> Figure | 
     return fig if drawn else None
 
 
-def bar_figure(
-    variants: Sequence[Mapping[str, Any]], metric: str, stats_key: str = "metric"
-) -> Figure:
-    """Mean ± std of the compared metric per variant (seeds as dots), one panel per group."""
+def forest_figure(variants: Sequence[Mapping[str, Any]], metric: str, scale: float) -> Figure:
+    """Δ vs the group's baseline with its 95% confidence interval, one panel per group.
+
+    `scale` 100 draws rates in percentage points. A variant far outside the others' range is
+    pinned to the panel's edge with its value written beside it, so it cannot flatten the rest.
+    """
+    groups = _groups(variants)
+    fig, axes = _axes(len(groups), height=0.45 * max(len(variants) / len(groups), 4) + 1)
+    for ax, group in zip(axes, groups, strict=True):
+        rows = [v for v in variants if v["group"] == group and v.get("comparison")]
+        if not rows:
+            ax.set_visible(False)
+            continue
+        diffs = np.array([v["comparison"]["diff"] * scale for v in rows])
+        lows = np.array([v["comparison"]["ci_low"] * scale for v in rows])
+        highs = np.array([v["comparison"]["ci_high"] * scale for v in rows])
+        typical = np.percentile(np.abs(np.r_[lows, highs]), 50) or 1.0
+        outlier = np.abs(diffs) > 8 * typical
+        limit = max(np.abs(np.r_[lows[~outlier], highs[~outlier]]).max(initial=0) * 1.25, 1e-9)
+        y = np.arange(len(rows))[::-1]
+        for yi, d, lo, hi, out, v in zip(y, diffs, lows, highs, outlier, rows, strict=True):
+            significant = (v["comparison"].get("p") or 1) < 0.05
+            color = "tab:red" if significant else "tab:blue"
+            if out:
+                edge = np.sign(d) * limit
+                ax.plot(edge, yi, marker="<" if d < 0 else ">", color=color, ms=8)
+                ax.annotate(f"{d:+.1f}", (edge, yi), textcoords="offset points",
+                            xytext=(12 if d < 0 else -12, 4), ha="left" if d < 0 else "right",
+                            fontsize=8, color=color)  # fmt: skip
+                continue
+            ax.errorbar(d, yi, xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=3, ms=4)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlim(-limit * 1.05, limit * 1.05)
+        ax.set_yticks(y, [v["name"] for v in rows])
+        base = next((v["name"] for v in variants if v["group"] == group and v["baseline"]), "")
+        unit = " (points)" if scale == 100 else ""
+        ax.set_xlabel(f"Δ {metric} vs {base}{unit}, 95% CI")
+        ax.set_title(group or metric)
+        ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def bar_figure(variants: Sequence[Mapping[str, Any]], metric: str) -> Figure:
+    """Mean ± std of the compared metric per variant (seeds as dots; grey: the baseline), one
+    panel per group. The axis spans the typical variants; one far below or above is drawn to
+    the edge with its mean written on it."""
     groups = _groups(variants)
     fig, axes = _axes(len(groups), height=3.2)
     for ax, group in zip(axes, groups, strict=True):
-        members = [v for v in variants if v["group"] == group]
-        for i, v in enumerate(members):
-            st = v[stats_key]
-            vals = [x for x in st["values"] if x is not None]
-            if st["mean"] is None:
-                continue
+        members = [v for v in variants if v["group"] == group and v["metric"]["mean"] is not None]
+        means = np.array([v["metric"]["mean"] for v in members])
+        if not len(means):
+            ax.set_visible(False)
+            continue
+        centre = float(np.median(means))
+        spread = float(np.median(np.abs(means - centre))) or float(np.ptp(means)) or 1e-3
+        inlier = np.abs(means - centre) <= 10 * spread
+        lo = min(
+            v["metric"]["mean"] - v["metric"]["std"]
+            for v, ok in zip(members, inlier, strict=True)
+            if ok
+        )
+        hi = max(
+            v["metric"]["mean"] + v["metric"]["std"]
+            for v, ok in zip(members, inlier, strict=True)
+            if ok
+        )
+        pad = max((hi - lo) * 0.3, 1e-4)
+        bottom, top = lo - pad, hi + pad
+        for i, (v, ok) in enumerate(zip(members, inlier, strict=True)):
+            st = v["metric"]
             color = "tab:gray" if v.get("baseline") else "tab:blue"
-            ax.bar(i, st["mean"], yerr=st["std"], color=color, alpha=0.75, capsize=3)
+            if not ok:
+                ax.bar(i, top - bottom, bottom=bottom, color="white", edgecolor=color, hatch="//")
+                ax.text(
+                    i, (bottom + top) / 2, f"{st['mean']:.4g}\n(off scale)", ha="center", fontsize=7
+                )
+                continue
+            ax.bar(
+                i,
+                st["mean"] - bottom,
+                bottom=bottom,
+                yerr=st["std"],
+                color=color,
+                alpha=0.75,
+                capsize=3,
+            )
+            vals = [x for x in st["values"] if x is not None]
             ax.plot([i] * len(vals), vals, "k.", ms=3)
+        ax.set_ylim(bottom, top)
         ax.set_xticks(range(len(members)), [v["name"] for v in members], rotation=30, ha="right")
         ax.set_ylabel(metric)
         ax.set_title(group or metric)
-        means = [v[stats_key]["mean"] for v in members if v[stats_key]["mean"] is not None]
-        if means:
-            lo, hi = min(means), max(means)
-            pad = max((hi - lo) * 0.5, 1e-3)
-            ax.set_ylim(max(lo - pad, 0) if lo >= 0 else lo - pad, hi + pad)
         ax.grid(axis="y", alpha=0.3)
     return fig
 

@@ -21,7 +21,7 @@ from tamrin.errors import RunDirError
 from tamrin.eval import report as R
 from tamrin.eval.metrics import mean_std
 from tamrin.eval.stats import bh_qvalues, verdict, welch
-from tamrin.eval.study_figures import band_figure, bar_figure, profile_figure
+from tamrin.eval.study_figures import band_figure, bar_figure, forest_figure, profile_figure
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -179,10 +179,25 @@ def _compare(variants: list[dict[str, Any]], spec: Mapping[str, Any]) -> None:
             c,
             rates=rates,
             higher_is_better=spec.get("higher_is_better", True),
-        )
+        ) + _missing_note(v, base)
         tested.append(v)
     for v, q in zip(tested, bh_qvalues([v["comparison"]["p"] for v in tested]), strict=True):
         v["comparison"]["q_bh"] = q
+
+
+def _missing_note(*variants: Mapping[str, Any]) -> str:
+    """' (2 of 5 seeds of X without a value: stopped_nonfinite, left out)' or ''."""
+    notes = []
+    for v in variants:
+        missing = [
+            st for st, x in zip(v["status"], v["metric"]["values"], strict=True) if x is None
+        ]
+        if missing:
+            notes.append(
+                f"{len(missing)} of {len(v['status'])} seeds of {v['label']} without a value: "
+                f"{', '.join(sorted(set(missing)))}, left out"
+            )
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 # ----------------------------------------------------------------------------- the report
@@ -200,6 +215,7 @@ def _result_table(summary: Mapping[str, Any]) -> R.Table:
     for v in summary["variants"]:
         c = v.get("comparison") or {}
         done = sum(s in ("completed", "stopped_early") for s in v["status"])
+        failed = len(v["status"]) - done
         rows.append(
             [
                 v["label"] + (" (baseline)" if v["baseline"] else ""),
@@ -208,7 +224,7 @@ def _result_table(summary: Mapping[str, Any]) -> R.Table:
                 "" if v["baseline"] else R.fmt(c.get("p")),
                 "" if v["baseline"] else R.fmt(c.get("q_bh")),
                 *(_pm(v["metrics"][k]) for k in keys),
-                f"{done}/{len(v['status'])}",
+                f"{done}/{len(v['status'])}" + (f" ({failed} failed)" if failed else ""),
             ]
         )
     return R.Table(
@@ -282,6 +298,12 @@ def study_report_blocks(
     blocks += [R.Heading("Results"), _result_table(summary)]
     for name, caption in (
         ("bar", f"{summary['metric']}: mean ± std per variant, seeds as dots (grey: baseline)."),
+        (
+            "forest",
+            f"Δ {summary['metric']} of each variant vs its group's baseline with the 95% "
+            "confidence interval (Welch); red: p < 0.05. A variant far off the scale sits at "
+            "the edge with its Δ written beside it.",
+        ),
     ):
         if name in figures:
             blocks.append(R.Image(figures[name], caption))
@@ -314,7 +336,12 @@ def study_report_blocks(
 def _figures(study_dir: Path, summary: Mapping[str, Any]) -> dict[str, str]:
     folder = study_dir / "figures"
     folder.mkdir(exist_ok=True)
-    made: dict[str, Any] = {"bar": bar_figure(summary["variants"], summary["metric"])}
+    values = [x for v in summary["variants"] for x in v["metric"]["values"] if x is not None]
+    scale = 100.0 if values and all(0 <= x <= 1 for x in values) else 1.0
+    made: dict[str, Any] = {
+        "bar": bar_figure(summary["variants"], summary["metric"]),
+        "forest": forest_figure(summary["variants"], summary["metric"], scale),
+    }
     columns = {c for v in summary["variants"] for c in v["curves"]}
     for c in sorted(columns):
         made[f"curve-{c}"] = band_figure(summary["variants"], c)
