@@ -15,6 +15,8 @@ def test_list_shows_every_recipe(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for r in registry.all_recipes():
         assert r.name in out
+    for st in registry.all_studies():
+        assert st.name in out
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,9 @@ def test_list_shows_every_recipe(capsys: pytest.CaptureFixture[str]) -> None:
         (["report", "/nonexistent/run"], "not a tamrin run folder"),
         (["resume", "/nonexistent/run"], "not a tamrin run folder"),
         (["data", "verify", "mnistt"], "did you mean 'mnist'"),
+        (["run", "study-inti"], "did you mean 'study-init'?"),
+        (["run", "study-loss", "--seeds", "1"], "a study needs --seeds >= 2"),
+        (["run", "study-loss", "--set", "model.activaton=relu"], "unknown config key"),
     ],
 )
 def test_user_errors_are_short(
@@ -93,3 +98,19 @@ def test_help_config_lists_documented_keys(capsys: pytest.CaptureFixture[str]) -
     assert main(["run", "cifar10-lenet", "--help-config"]) == 0
     out = capsys.readouterr().out
     assert "train.lr = 0.05    # peak learning rate" in out
+
+
+def test_study_run_report_resume(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "runs"
+    argv = ["run", "study-loss", "--smoke", "--seeds", "2", "--workers", "1", "--out", str(out)]
+    assert main([*argv, "--set", "train.epochs=1"]) == 0
+    printed = capsys.readouterr().out
+    assert "override (every cell): train.epochs = 1" in printed
+    assert "MSE on softmax vs cross-entropy:" in printed and "report:" in printed
+    study_dir = next(out.glob("study-loss/*"))
+    (study_dir / "report.html").unlink()
+    assert main(["report", str(study_dir)]) == 0
+    assert (study_dir / "report.html").exists()
+    assert main(["resume", str(study_dir)]) == 0  # nothing left to run: only the report again
