@@ -56,3 +56,12 @@ def test_normalizer_uses_train_statistics() -> None:
     assert out.dtype == torch.float32
     assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(out.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-3)
+
+
+def test_flip_default_follows_the_data_set() -> None:
+    cfg = aug.AugmentConfig(crop_padding=2)
+    assert aug.for_dataset(cfg, "cifar10").hflip is True
+    assert aug.for_dataset(cfg, "fashion-mnist").hflip is True
+    assert aug.for_dataset(cfg, "mnist").hflip is False  # mirrored digits are not digits
+    assert aug.for_dataset(cfg, "unknown-set").hflip is False
+    assert aug.for_dataset(aug.AugmentConfig(hflip=True), "mnist").hflip is True  # asked for

@@ -119,9 +119,11 @@ def test_imdb_reader_from_archive_and_folder(tmp_path: Path) -> None:
     import tarfile
 
     root = tmp_path / "aclImdb"
-    for split, name, text in (("train/pos", "1_9.txt", "Good.<br />Fun"),
-                              ("train/neg", "2_1.txt", "Bad"),
-                              ("test/pos", "0_8.txt", "Fine film")):
+    for split, name, text in (
+        ("train/pos", "1_9.txt", "Good.<br />Fun"),
+        ("train/neg", "2_1.txt", "Bad"),
+        ("test/pos", "0_8.txt", "Fine film"),
+    ):
         (root / split).mkdir(parents=True, exist_ok=True)
         (root / split / name).write_text(text)
     with tarfile.open(tmp_path / "aclImdb_v1.tar.gz", "w:gz") as tar:

@@ -47,15 +47,17 @@ def _write(tmp_path: Path, lines: list[str]) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("restrict", "cased", "block"), [(None, False, 65536), (250, False, 64),
-                                                          (350, True, 100)])
+@pytest.mark.parametrize(
+    ("restrict", "cased", "block"), [(None, False, 65536), (250, False, 64), (350, True, 100)]
+)
 def test_3cosadd_equals_gensim_evaluate_word_analogies(
     tmp_path: Path, restrict: int | None, cased: bool, block: int
 ) -> None:
     wv = _vectors(cased=cased)
     path = _write(tmp_path, _questions(wv))
-    ours = evaluate_analogies(wv, read_analogies(path), restrict_vocab=restrict or 300_000,
-                              chunk=17, block=block)
+    ours = evaluate_analogies(
+        wv, read_analogies(path), restrict_vocab=restrict or 300_000, chunk=17, block=block
+    )
     kv = wv.to_keyed_vectors()
     score, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=restrict or 300_000)
     assert ours.accuracy == score
@@ -72,11 +74,13 @@ def test_3cosadd_equals_gensim_on_real_analogies_with_planted_answers(tmp_path: 
     base = rng.normal(size=(n, dim)).astype(np.float32)
     offset = rng.normal(size=dim).astype(np.float32)
     vecs = np.concatenate([base, base + offset + 0.3 * rng.normal(size=(n, dim))]).astype(
-        np.float32)
+        np.float32
+    )
     words = [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(n)]
     wv = WordVectors(words, vecs)
-    lines = [": planted"] + [f"x{i} y{i} x{j} y{j}" for i, j in rng.integers(0, n, (300, 2))
-                             if i != j]
+    lines = [": planted"] + [
+        f"x{i} y{i} x{j} y{j}" for i, j in rng.integers(0, n, (300, 2)) if i != j
+    ]
     path = _write(tmp_path, lines)
     ours = evaluate_analogies(wv, read_analogies(path))
     score, _ = wv.to_keyed_vectors().evaluate_word_analogies(str(path))
@@ -100,8 +104,9 @@ def test_near_ties_are_rescored_exactly() -> None:
     # two words with the same direction: the scores tie, and the answer must still be gensim's
     wv = _vectors(n=50, dim=4, seed=2)
     wv.vectors[40] = wv.vectors[41] * 2.0
-    sec = AnalogySection("ties", [(wv.words[i], wv.words[i + 1], wv.words[i + 2], "w40")
-                                  for i in range(0, 30, 3)])
+    sec = AnalogySection(
+        "ties", [(wv.words[i], wv.words[i + 1], wv.words[i + 2], "w40") for i in range(0, 30, 3)]
+    )
     ours = evaluate_analogies(wv, [sec], tie_tol=10.0)  # every question re-scored
     fast = evaluate_analogies(wv, [sec])
     assert ours.rescored == 10 and ours.overall.correct == fast.overall.correct
@@ -110,11 +115,15 @@ def test_near_ties_are_rescored_exactly() -> None:
 def test_word_pairs_equal_gensim(tmp_path: Path) -> None:
     wv = _vectors(n=200, dim=8, seed=4)
     rng = np.random.default_rng(0)
-    lines = ["# comment"] + [
-        f"{wv.words[i].upper() if k % 3 == 0 else wv.words[i]}\t{wv.words[j]}\t"
-        f"{rng.uniform(0, 10):.2f}"
-        for k, (i, j) in enumerate(rng.integers(0, 200, (80, 2)))
-    ] + ["w1\tnotaword\t3.0"]
+    lines = (
+        ["# comment"]
+        + [
+            f"{wv.words[i].upper() if k % 3 == 0 else wv.words[i]}\t{wv.words[j]}\t"
+            f"{rng.uniform(0, 10):.2f}"
+            for k, (i, j) in enumerate(rng.integers(0, 200, (80, 2)))
+        ]
+        + ["w1\tnotaword\t3.0"]
+    )
     path = tmp_path / "pairs.tsv"
     path.write_text("\n".join(lines) + "\n")
     from tamrin.eval.analogy import read_word_pairs
@@ -146,8 +155,12 @@ def test_pruned_3cosadd_equals_brute_force_and_gensim(tmp_path: Path) -> None:
     offset = rng.normal(size=dim).astype(np.float32)
     vecs[n // 2 : n // 2 + pairs] = vecs[:pairs] + offset + 0.4 * rng.normal(size=(pairs, dim))
     wv = WordVectors([f"w{i}" for i in range(n)], vecs)
-    lines = [": structured"] + [f"w{i} w{n // 2 + i} w{j} w{n // 2 + j}"
-                                for i in range(pairs) for j in range(pairs) if i != j]
+    lines = [": structured"] + [
+        f"w{i} w{n // 2 + i} w{j} w{n // 2 + j}"
+        for i in range(pairs)
+        for j in range(pairs)
+        if i != j
+    ]
     sections = read_analogies(_write(tmp_path, lines))
     pruned = evaluate_analogies(wv, sections)
     brute = evaluate_analogies(wv, sections, prune=False)

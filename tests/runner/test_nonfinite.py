@@ -9,9 +9,13 @@ from tamrin import runner
 
 
 def test_diverging_run_is_reported(tiny_data: Path, tmp_path: Path) -> None:
-    result = runner.run("cifar10-lenet", {"train.lr": 1e12, "train.scheduler": "none",
-                                          "train.epochs": 3},
-                        smoke=True, out=tmp_path, quiet=True)
+    result = runner.run(
+        "cifar10-lenet",
+        {"train.lr": 1e12, "train.scheduler": "none", "train.epochs": 3},
+        smoke=True,
+        out=tmp_path,
+        quiet=True,
+    )
     assert isinstance(result, runner.RunResult)
     assert result.metrics["status"] == "stopped_nonfinite"
     assert "loss became" in result.metrics["status_message"]

@@ -6,7 +6,7 @@ function of its seed (that is what makes mid-epoch resume exact).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ class AugmentConfig:
     """Training-time augmentations; all off means the raw images."""
 
     crop_padding: int = 0  # random crop after zero-padding each side by this many pixels (0 = off)
-    hflip: bool = False  # flip left-right with probability 1/2
+    hflip: bool | None = None  # flip left-right with p=1/2; None = the data set's own default
     rot90: bool = False  # rotate by a random multiple of 90 degrees
 
     def validate(self) -> None:
@@ -30,6 +30,18 @@ class AugmentConfig:
     @property
     def active(self) -> bool:
         return self.crop_padding > 0 or self.hflip or self.rot90
+
+
+# Whether a left-right mirror image is still an image of the same class. Digits are not
+# (a mirrored 2, 3, 7 is no digit; flips cost accuracy on MNIST), photos and clothes are.
+MIRROR_INVARIANT = {"cifar10": True, "fashion-mnist": True, "mnist": False}
+
+
+def for_dataset(cfg: AugmentConfig, data: str) -> AugmentConfig:
+    """`cfg` with `hflip=None` resolved for data set `data` (no flips where unknown)."""
+    if cfg.hflip is not None:
+        return cfg
+    return replace(cfg, hflip=MIRROR_INVARIANT.get(data, False))
 
 
 def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:

@@ -52,9 +52,7 @@ class WordVectors:
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
-            raise ValueError(
-                f"{len(self.words)} words but vectors of shape {self.vectors.shape}"
-            )
+            raise ValueError(f"{len(self.words)} words but vectors of shape {self.vectors.shape}")
 
     def __len__(self) -> int:
         return len(self.words)
@@ -259,8 +257,7 @@ def _gensim_keyed_vectors() -> Any:
         from gensim.models import KeyedVectors
     except ImportError:
         raise MissingDependencyError(
-            "gensim is needed for word2vec / KeyedVectors files; "
-            "fix: pip install 'tamrin[words]'"
+            "gensim is needed for word2vec / KeyedVectors files; fix: pip install 'tamrin[words]'"
         ) from None
     return KeyedVectors
 
@@ -311,8 +308,11 @@ def read_npy_parquet(npy: str | Path, parquet: str | Path) -> WordVectors:
         raise UserError(f"vectors file not found: {exc.filename}") from None
     except (ValueError, OSError) as exc:
         raise DataCorruptError(f"{npy} / {parquet}: cannot read ({exc})") from None
-    strings = [n for n, t in zip(table.schema.names, table.schema.types, strict=True)
-               if str(t) in ("string", "large_string")]
+    strings = [
+        n
+        for n, t in zip(table.schema.names, table.schema.types, strict=True)
+        if str(t) in ("string", "large_string")
+    ]
     if len(strings) != 1:
         raise DataCorruptError(
             f"{parquet}: expected one string column (the words); got columns {table.schema.names}"

@@ -29,9 +29,7 @@ class LeNetConfig(ClassifierConfig):
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="lenet"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=0.05))
-    augment: AugmentConfig = field(
-        default_factory=lambda: AugmentConfig(crop_padding=2, hflip=True)
-    )
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_padding=2))
 
 
 @dataclass
@@ -48,9 +46,7 @@ class WideConfig(ClassifierConfig):
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="wide"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=0.05))
-    augment: AugmentConfig = field(
-        default_factory=lambda: AugmentConfig(crop_padding=2, hflip=True)
-    )
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_padding=2))
 
 
 @dataclass
@@ -65,7 +61,7 @@ class MLPConfig(ClassifierConfig):
             epochs=4, optimizer="adamw", lr=1e-3, batch_size=256, weight_decay=0.05
         )
     )
-    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(hflip=True))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def _classify(cfg: ClassifierConfig, ctx: RunContext) -> None:

@@ -45,9 +45,7 @@ class NormLabConfig(ClassifierConfig):
     matrix_seed: int = 0  # seed of the worked example's random integer matrix
     model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="lenet"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=0.05))
-    augment: AugmentConfig = field(
-        default_factory=lambda: AugmentConfig(crop_padding=2, hflip=True)
-    )
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_padding=2))
 
     def validate(self) -> None:
         super().validate()

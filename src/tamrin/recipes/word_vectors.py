@@ -70,17 +70,25 @@ def _of(default: tuple[Any, ...]) -> Any:
 NEIGHBOURS = ("mother", "king", "computer", "happy", "paris")
 NEAR_FAR = _pairs("man woman banana", "cat dog democracy", "happy glad sad", "paris london potato")
 ANALOGIES = _pairs(
-    "man king woman queen", "man actor woman actress", "france paris japan tokyo",
-    "big bigger small smaller", "cat cats dog dogs", "man boy woman girl", "young cow old calf",
+    "man king woman queen",
+    "man actor woman actress",
+    "france paris japan tokyo",
+    "big bigger small smaller",
+    "cat cats dog dogs",
+    "man boy woman girl",
+    "young cow old calf",
 )
 FAILED = ("young", "cow", "old", "calf")
 W2V_NEIGHBOURS = ("movie", "actor", "good", "bad", "horror", "funny", "king")
-GENDER = _pairs("man woman", "king queen", "actor actress", "boy girl", "father mother",
-                "brother sister")
-PLURAL = _pairs("cat cats", "dog dogs", "car cars", "apple apples", "house houses",
-                "child children")
-COMPARE = _pairs("big bigger", "small smaller", "good better", "strong stronger",
-                     "fast faster", "old older")
+GENDER = _pairs(
+    "man woman", "king queen", "actor actress", "boy girl", "father mother", "brother sister"
+)
+PLURAL = _pairs(
+    "cat cats", "dog dogs", "car cars", "apple apples", "house houses", "child children"
+)
+COMPARE = _pairs(
+    "big bigger", "small smaller", "good better", "strong stronger", "fast faster", "old older"
+)
 AGE = _pairs("man boy", "woman girl", "king prince", "queen princess")
 CLUSTERS = _pairs(
     "animals dog cat horse cow sheep lion tiger wolf",
@@ -105,8 +113,10 @@ class EvalConfig:
         require(self.restrict_vocab >= 1, f"restrict_vocab must be >= 1; got {self.restrict_vocab}")
         require(self.max_questions >= 0, f"max_questions must be >= 0; got {self.max_questions}")
         bad = [m for m in self.methods if m not in ("3cosadd", "3cosmul")]
-        require(not bad and bool(self.methods),
-                f"eval.methods must be a non-empty subset of ['3cosadd', '3cosmul']; got {bad}")
+        require(
+            not bad and bool(self.methods),
+            f"eval.methods must be a non-empty subset of ['3cosadd', '3cosmul']; got {bad}",
+        )
 
 
 @dataclass
@@ -127,8 +137,10 @@ class ExploreConfig:
 
     def validate(self) -> None:
         require(self.topn >= 1, f"explore.topn must be >= 1; got {self.topn}")
-        require(self.projection in ("pca", "tsne"),
-                f"explore.projection must be 'pca' or 'tsne'; got {self.projection!r}")
+        require(
+            self.projection in ("pca", "tsne"),
+            f"explore.projection must be 'pca' or 'tsne'; got {self.projection!r}",
+        )
         for name, rows, n in (("near_far", self.near_far, 3), ("analogies", self.analogies, 4)):
             bad = [r for r in rows if len(r) != n]
             require(not bad, f"explore.{name}: each entry needs {n} words; got {bad}")
@@ -146,8 +158,10 @@ class WordVectorsConfig:
     explore: ExploreConfig = field(default_factory=ExploreConfig)
 
     def validate(self) -> None:
-        require(self.vectors_format in FORMATS,
-                f"vectors_format must be one of {', '.join(FORMATS)}; got {self.vectors_format!r}")
+        require(
+            self.vectors_format in FORMATS,
+            f"vectors_format must be one of {', '.join(FORMATS)}; got {self.vectors_format!r}",
+        )
         require(self.limit >= 0, f"limit must be >= 0; got {self.limit}")
 
 
@@ -185,8 +199,10 @@ class Word2VecConfig:
 
     def validate(self) -> None:
         bad = [m for m in self.models if m not in ("skipgram", "cbow")]
-        require(not bad and bool(self.models),
-                f"models must be a non-empty subset of ['skipgram', 'cbow']; got {bad}")
+        require(
+            not bad and bool(self.models),
+            f"models must be a non-empty subset of ['skipgram', 'cbow']; got {bad}",
+        )
         require(self.limit_reviews >= 0, f"limit_reviews must be >= 0; got {self.limit_reviews}")
 
 
@@ -228,19 +244,23 @@ def _evaluate(
     for method in cfg.methods:
         t0 = time.perf_counter()
         results[method] = evaluate_analogies(
-            wv, sections, method=method, restrict_vocab=cfg.restrict_vocab  # type: ignore[arg-type]
+            wv,
+            sections,
+            method=method,
+            restrict_vocab=cfg.restrict_vocab,  # type: ignore[arg-type]
         )
         timing[f"analogy_{method}_s"] = time.perf_counter() - t0
-    summary: dict[str, Any] = {
-        f"{m}_overall": r.accuracy for m, r in results.items()
-    } | {
-        "questions": sum(len(s.questions) for s in sections),
-        "scored": next(iter(results.values())).overall.total,
-        "oov": next(iter(results.values())).overall.oov,
-        "restrict_vocab": next(iter(results.values())).restrict_vocab,
-    } | {f"{m}_rescored_near_ties": r.rescored for m, r in results.items()} | {
-        f"{m}_scored_against_every_word": r.brute_forced for m, r in results.items()
-    }
+    summary: dict[str, Any] = (
+        {f"{m}_overall": r.accuracy for m, r in results.items()}
+        | {
+            "questions": sum(len(s.questions) for s in sections),
+            "scored": next(iter(results.values())).overall.total,
+            "oov": next(iter(results.values())).overall.oov,
+            "restrict_vocab": next(iter(results.values())).restrict_vocab,
+        }
+        | {f"{m}_rescored_near_ties": r.rescored for m, r in results.items()}
+        | {f"{m}_scored_against_every_word": r.brute_forced for m, r in results.items()}
+    )
     ctx.log_metrics(f"{label}analogy", summary)
     ctx.log_metrics(
         f"{label}analogy_sections",
@@ -321,8 +341,12 @@ def _arrow_figure(wv: WordVectors, panels: dict[str, list[list[str]]]) -> Figure
         xy = _pca2(np.stack([wv.unit[wv.index_of(w)] for w in words]))
         for j, (w0, w1) in enumerate(pairs):
             p0, p1 = xy[2 * j], xy[2 * j + 1]
-            ax.annotate("", xy=p1, xytext=p0,
-                        arrowprops={"arrowstyle": "->", "color": f"C{j % 10}", "lw": 1.4})
+            ax.annotate(
+                "",
+                xy=p1,
+                xytext=p0,
+                arrowprops={"arrowstyle": "->", "color": f"C{j % 10}", "lw": 1.4},
+            )
             ax.text(p0[0], p0[1], w0, fontsize=8)
             ax.text(p1[0], p1[1], w1, fontsize=8, color=f"C{j % 10}")
         ax.scatter(xy[:, 0], xy[:, 1], s=8, c="k")
@@ -333,15 +357,17 @@ def _arrow_figure(wv: WordVectors, panels: dict[str, list[list[str]]]) -> Figure
     return fig
 
 
-def _cluster_figure(wv: WordVectors, clusters: list[list[str]], projection: str,
-                    seed: int) -> Figure:
+def _cluster_figure(
+    wv: WordVectors, clusters: list[list[str]], projection: str, seed: int
+) -> Figure:
     words = [w for c in clusters for w in c[1:]]
     x = np.stack([wv.unit[wv.index_of(w)] for w in words])
     if projection == "tsne":
         from sklearn.manifold import TSNE
 
-        xy = TSNE(2, perplexity=min(10.0, len(words) - 1.0), random_state=seed,
-                  init="pca").fit_transform(x)
+        xy = TSNE(
+            2, perplexity=min(10.0, len(words) - 1.0), random_state=seed, init="pca"
+        ).fit_transform(x)
     else:
         xy = _pca2(x)
     fig = Figure(figsize=(6.5, 5.2))
@@ -375,8 +401,12 @@ def _failed_figure(wv: WordVectors, words: list[str], answer: str, target: np.nd
         label = f"{b} − {a} + {c}" if w == "target" else w
         ax.text(p[0], p[1], " " + label, fontsize=9, color="C3" if w == "target" else "k")
     for src, dst, colour in ((a, b, "C0"), (c, "target", "C0"), (a, c, "C2"), (b, d, "C2")):
-        ax.annotate("", xy=pos[dst], xytext=pos[src],
-                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2})
+        ax.annotate(
+            "",
+            xy=pos[dst],
+            xytext=pos[src],
+            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2},
+        )
     ax.set_title(f"{a} : {b} :: {c} : ?  (expected {d}, got {answer})", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -386,15 +416,23 @@ def _failed_figure(wv: WordVectors, words: list[str], answer: str, target: np.nd
 
 def _explore_words(cfg: ExploreConfig) -> list[str]:
     groups = [cfg.gender_pairs, cfg.plural_pairs, cfg.comparative_pairs, cfg.age_pairs]
-    return list(dict.fromkeys(
-        [*cfg.neighbours, *(w for r in cfg.near_far for w in r),
-         *(w for r in cfg.analogies for w in r), *cfg.failed,
-         *(w for g in groups for p in g for w in p), *(w for c in cfg.clusters for w in c[1:])]
-    ))
+    return list(
+        dict.fromkeys(
+            [
+                *cfg.neighbours,
+                *(w for r in cfg.near_far for w in r),
+                *(w for r in cfg.analogies for w in r),
+                *cfg.failed,
+                *(w for g in groups for p in g for w in p),
+                *(w for c in cfg.clusters for w in c[1:]),
+            ]
+        )
+    )
 
 
-def _neighbour_table(ctx: RunContext, name: str, wv: WordVectors, words: Sequence[str],
-                     topn: int, caption: str) -> dict[str, list[str]]:
+def _neighbour_table(
+    ctx: RunContext, name: str, wv: WordVectors, words: Sequence[str], topn: int, caption: str
+) -> dict[str, list[str]]:
     out = {}
     rows = []
     for w in words:
@@ -407,17 +445,26 @@ def _neighbour_table(ctx: RunContext, name: str, wv: WordVectors, words: Sequenc
 
 def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
     wv.require(_explore_words(cfg))  # one clear message listing every missing word
-    near = _neighbour_table(ctx, "neighbours", wv, cfg.neighbours, cfg.topn,
-                            "Nearest words by cosine similarity (the word itself excluded).")
+    near = _neighbour_table(
+        ctx,
+        "neighbours",
+        wv,
+        cfg.neighbours,
+        cfg.topn,
+        "Nearest words by cosine similarity (the word itself excluded).",
+    )
     rows: list[list[Any]] = []
     ordered = []
     for w, n, f in cfg.near_far:
         cn, cf = cosine(wv, w, n), cosine(wv, w, f)
         ordered.append(cn > cf)
         rows.append([w, n, 1 - cn, f, 1 - cf, cn > cf])
-    ctx.log_table("near_far", ["word", "near", "cos distance", "far", "cos distance",
-                               "near is nearer"], rows,
-                  "Cosine distance (1 − cosine) of a word to a near and to a far word.")
+    ctx.log_table(
+        "near_far",
+        ["word", "near", "cos distance", "far", "cos distance", "near is nearer"],
+        rows,
+        "Cosine distance (1 − cosine) of a word to a near and to a far word.",
+    )
     ctx.log_metrics("explore", {"near_far_ordered": sum(ordered) / len(ordered)})
     rows = []
     solved = {}
@@ -426,37 +473,75 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
         right_mul = most_similar(wv, [b, c], [a], topn=1, method="3cosmul")[0]
         swapped = most_similar(wv, [a, c], [b], topn=1)[0]
         solved[(a, b, c)] = right_add[0]
-        rows.append([f"{a} : {b} :: {c} : {d}", f"{right_add[0]} ({right_add[1]:.2f})",
-                     f"{right_mul[0]} ({right_mul[1]:.2f})", f"{swapped[0]} ({swapped[1]:.2f})",
-                     right_add[0] == d, swapped[0] == d])
-    ctx.log_table("analogies", ["analogy", "3CosAdd {b} + {c} − {a}", "3CosMul",
-                                "swapped {a} + {c} − {b}", "3CosAdd right", "swapped right"],
-                  rows, "The seed's analogies, with the answer order of most_similar "
-                  "(positive=[b, c], negative=[a]) and the swapped variant side by side.")
+        rows.append(
+            [
+                f"{a} : {b} :: {c} : {d}",
+                f"{right_add[0]} ({right_add[1]:.2f})",
+                f"{right_mul[0]} ({right_mul[1]:.2f})",
+                f"{swapped[0]} ({swapped[1]:.2f})",
+                right_add[0] == d,
+                swapped[0] == d,
+            ]
+        )
+    ctx.log_table(
+        "analogies",
+        [
+            "analogy",
+            "3CosAdd {b} + {c} − {a}",
+            "3CosMul",
+            "swapped {a} + {c} − {b}",
+            "3CosAdd right",
+            "swapped right",
+        ],
+        rows,
+        "The seed's analogies, with the answer order of most_similar "
+        "(positive=[b, c], negative=[a]) and the swapped variant side by side.",
+    )
     n_right = sum(bool(r[4]) for r in rows)
     n_swapped = sum(bool(r[5]) for r in rows)
-    ctx.log_metrics("explore", {"analogies_right": n_right, "analogies_swapped_right": n_swapped,
-                                "analogies": len(rows)})
-    panels = {"gender": cfg.gender_pairs, "singular → plural": cfg.plural_pairs,
-              "comparative": cfg.comparative_pairs, "man → boy vs woman → girl": cfg.age_pairs}
-    ctx.log_figure(_arrow_figure(wv, panels), "pairs",
-                   "Word pairs in 2-D (PCA of each panel's unit vectors), the difference vectors "
-                   "drawn as arrows: parallel arrows of similar length are what analogies need.")
-    ctx.log_figure(_cluster_figure(wv, cfg.clusters, cfg.projection, ctx.seed), "clusters",
-                   "Words of several categories; colour = category.")
+    ctx.log_metrics(
+        "explore",
+        {"analogies_right": n_right, "analogies_swapped_right": n_swapped, "analogies": len(rows)},
+    )
+    panels = {
+        "gender": cfg.gender_pairs,
+        "singular → plural": cfg.plural_pairs,
+        "comparative": cfg.comparative_pairs,
+        "man → boy vs woman → girl": cfg.age_pairs,
+    }
+    ctx.log_figure(
+        _arrow_figure(wv, panels),
+        "pairs",
+        "Word pairs in 2-D (PCA of each panel's unit vectors), the difference vectors "
+        "drawn as arrows: parallel arrows of similar length are what analogies need.",
+    )
+    ctx.log_figure(
+        _cluster_figure(wv, cfg.clusters, cfg.projection, ctx.seed),
+        "clusters",
+        "Words of several categories; colour = category.",
+    )
     a, b, c, d = cfg.failed
     got = most_similar(wv, [b, c], [a], topn=5)
     target = wv.unit[wv.index_of(b)] + wv.unit[wv.index_of(c)] - wv.unit[wv.index_of(a)]
-    ctx.log_figure(_failed_figure(wv, cfg.failed, got[0][0], target / np.linalg.norm(target)),
-                   "failed_analogy", "The failed analogy: the target point b − a + c (red) "
-                   "and the words involved, PCA of their unit vectors.")
+    ctx.log_figure(
+        _failed_figure(wv, cfg.failed, got[0][0], target / np.linalg.norm(target)),
+        "failed_analogy",
+        "The failed analogy: the target point b − a + c (red) "
+        "and the words involved, PCA of their unit vectors.",
+    )
     fixed = most_similar(wv, [a, b], [c], topn=5)  # c : b :: a : ?  (old : cow :: young : ?)
-    ctx.log_metrics("failed_analogy", {
-        "answer": got[0][0], "expected": d, "expected_rank": _rank(wv, [b, c], [a], d),
-        f"cos_{b}_{d}": cosine(wv, b, d), f"cos_{a}_{c}": cosine(wv, a, c),
-        f"cos_{got[0][0]}_{b}": cosine(wv, got[0][0], b),
-        "reversed_answer": fixed[0][0],
-    })
+    ctx.log_metrics(
+        "failed_analogy",
+        {
+            "answer": got[0][0],
+            "expected": d,
+            "expected_rank": _rank(wv, [b, c], [a], d),
+            f"cos_{b}_{d}": cosine(wv, b, d),
+            f"cos_{a}_{c}": cosine(wv, a, c),
+            f"cos_{got[0][0]}_{b}": cosine(wv, got[0][0], b),
+            "reversed_answer": fixed[0][0],
+        },
+    )
     ctx.log_note(
         f"Failed analogy: {a} : {b} :: {c} : ? gives **{got[0][0]}** "
         f"(top 5: {', '.join(w for w, _ in got)}); {d} ranks "
@@ -473,25 +558,39 @@ def _rank(wv: WordVectors, positive: list[str], negative: list[str], word: str) 
     return next((i + 1 for i, (w, _) in enumerate(ranked) if w == word), -1)
 
 
-def _seed_observations(ctx: RunContext, wv: WordVectors, near: dict[str, list[str]],
-                       n_right: int, n_swapped: int, n: int, failed_answer: str) -> None:
+def _seed_observations(
+    ctx: RunContext,
+    wv: WordVectors,
+    near: dict[str, list[str]],
+    n_right: int,
+    n_swapped: int,
+    n: int,
+    failed_answer: str,
+) -> None:
     lines = []
     if "mother" in near:
         she = "she" in near["mother"]
-        lines.append(f"'she' among the nearest words of 'mother': **{'holds' if she else 'no'}** "
-                     f"({', '.join(near['mother'])}).")
-    lines.append(f"b + c − a is the right order: **{n_right} of {n}** analogies right, against "
-                 f"**{n_swapped} of {n}** for the swapped variant.")
-    lines.append(f"young : cow :: old : ? does not give calf: **"
-                 f"{'holds' if failed_answer != 'calf' else 'no'}** (answer {failed_answer}).")
+        lines.append(
+            f"'she' among the nearest words of 'mother': **{'holds' if she else 'no'}** "
+            f"({', '.join(near['mother'])})."
+        )
+    lines.append(
+        f"b + c − a is the right order: **{n_right} of {n}** analogies right, against "
+        f"**{n_swapped} of {n}** for the swapped variant."
+    )
+    lines.append(
+        f"young : cow :: old : ? does not give calf: **"
+        f"{'holds' if failed_answer != 'calf' else 'no'}** (answer {failed_answer})."
+    )
     ctx.log_note("Which of the seed's observations hold on these vectors: " + " ".join(lines))
 
 
 # ----------------------------------------------------------------------------- word2vec
 
 
-def _train_word2vec(sentences: list[list[str]], sg: bool, cfg: Word2VecTrainConfig,
-                    seed: int) -> tuple[Any, float, int]:
+def _train_word2vec(
+    sentences: list[list[str]], sg: bool, cfg: Word2VecTrainConfig, seed: int
+) -> tuple[Any, float, int]:
     try:
         from gensim.models import Word2Vec
     except ImportError:
@@ -500,9 +599,18 @@ def _train_word2vec(sentences: list[list[str]], sg: bool, cfg: Word2VecTrainConf
         ) from None
     t0 = time.perf_counter()
     model = Word2Vec(
-        sentences, vector_size=cfg.vector_size, window=cfg.window, min_count=cfg.min_count,
-        negative=cfg.negative, sample=cfg.sample, alpha=cfg.lr, min_alpha=cfg.min_lr,
-        epochs=cfg.epochs, workers=cfg.workers, sg=int(sg), seed=seed,
+        sentences,
+        vector_size=cfg.vector_size,
+        window=cfg.window,
+        min_count=cfg.min_count,
+        negative=cfg.negative,
+        sample=cfg.sample,
+        alpha=cfg.lr,
+        min_alpha=cfg.min_lr,
+        epochs=cfg.epochs,
+        workers=cfg.workers,
+        sg=int(sg),
+        seed=seed,
     )
     seconds = time.perf_counter() - t0
     # words trained on = effective words after down-sampling, summed over epochs (gensim's count)
@@ -537,31 +645,54 @@ def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
     config=WordVectorsConfig,
     data=("analogy", "glove"),
     smoke=_smoke_word_vectors,
-    headline=("analogy.3cosadd_overall", "analogy.3cosmul_overall",
-              "similarity.wordsim353_spearman", "similarity.simlex999_spearman"),
+    headline=(
+        "analogy.3cosadd_overall",
+        "analogy.3cosmul_overall",
+        "similarity.wordsim353_spearman",
+        "similarity.simlex999_spearman",
+    ),
 )
 def word_vectors(cfg: WordVectorsConfig, ctx: RunContext) -> None:
     """Explore pretrained word vectors and score them on analogies and word similarity."""
     t0 = time.perf_counter()
     wv = _load_vectors(cfg.vectors, cfg.vectors_format, cfg.limit, ctx)
     load_s = time.perf_counter() - t0
-    ctx.log_metrics("vectors", {"source": wv.source, "words": len(wv), "dim": wv.dim,
-                                "duplicates_skipped": len(wv.duplicates), "load_s": load_s})
+    ctx.log_metrics(
+        "vectors",
+        {
+            "source": wv.source,
+            "words": len(wv),
+            "dim": wv.dim,
+            "duplicates_skipped": len(wv.duplicates),
+            "load_s": load_s,
+        },
+    )
     _explore(wv, cfg.explore, ctx)
     results, sims = _evaluate(wv, cfg.eval, ctx, "")
-    _section_table(ctx, "analogy_sections", results,
-                   f"Google analogy accuracy per section (first {cfg.eval.restrict_vocab:,} "
-                   "words, case-insensitive; questions with an unknown word skipped).")
+    _section_table(
+        ctx,
+        "analogy_sections",
+        results,
+        f"Google analogy accuracy per section (first {cfg.eval.restrict_vocab:,} "
+        "words, case-insensitive; questions with an unknown word skipped).",
+    )
     ctx.log_figure(_section_figure(results), "analogy_sections", "Accuracy per section.")
     add = results.get("3cosadd")
     parts = [f"{m}: {r.accuracy:.4f}" for m, r in results.items()]
     ctx.log_note(
         f"{wv.source}, {len(wv):,} words × {wv.dim}: Google analogy accuracy "
         + ", ".join(parts)
-        + (f" over {add.overall.total:,} questions ({add.overall.oov} skipped as OOV)" if add
-           else "")
-        + (f"; WordSim353 Spearman {sims['wordsim353_spearman']:.4f}, SimLex-999 Spearman "
-           f"{sims['simlex999_spearman']:.4f}." if sims else ".")
+        + (
+            f" over {add.overall.total:,} questions ({add.overall.oov} skipped as OOV)"
+            if add
+            else ""
+        )
+        + (
+            f"; WordSim353 Spearman {sims['wordsim353_spearman']:.4f}, SimLex-999 Spearman "
+            f"{sims['simlex999_spearman']:.4f}."
+            if sims
+            else "."
+        )
     )
 
 
@@ -581,9 +712,13 @@ def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
     config=Word2VecConfig,
     data=("imdb", "analogy", "glove"),
     smoke=_smoke_word2vec,
-    headline=("skipgram_analogy.3cosadd_overall", "cbow_analogy.3cosadd_overall",
-              "glove_analogy.3cosadd_overall", "skipgram_similarity.wordsim353_spearman",
-              "cbow_similarity.wordsim353_spearman"),
+    headline=(
+        "skipgram_analogy.3cosadd_overall",
+        "cbow_analogy.3cosadd_overall",
+        "glove_analogy.3cosadd_overall",
+        "skipgram_similarity.wordsim353_spearman",
+        "cbow_similarity.wordsim353_spearman",
+    ),
 )
 def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
     """Train word2vec on IMDB reviews, evaluate it exactly like GloVe, compare per section."""
@@ -593,27 +728,56 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
     sentences = imdb_sentences(source, cfg.splits, cfg.limit_reviews or None)
     read_s = time.perf_counter() - t0
     tokens = sum(map(len, sentences))
-    ctx.log_metrics("corpus", {"reviews": len(sentences), "tokens": tokens,
-                               "read_tokenize_s": read_s,
-                               "br_tokens": sum(s.count("br") for s in sentences)})
+    ctx.log_metrics(
+        "corpus",
+        {
+            "reviews": len(sentences),
+            "tokens": tokens,
+            "read_tokenize_s": read_s,
+            "br_tokens": sum(s.count("br") for s in sentences),
+        },
+    )
     columns: dict[str, AnalogyResult] = {}
     rows = []
     trained: dict[str, WordVectors] = {}
     for name in cfg.models:
-        model, seconds, n_words = _train_word2vec(sentences, name == "skipgram", cfg.train,
-                                                  ctx.seed)
+        model, seconds, n_words = _train_word2vec(
+            sentences, name == "skipgram", cfg.train, ctx.seed
+        )
         _save_keyed_vectors(model.wv, ctx.checkpoint_dir, name)
         wv = from_keyed_vectors(model.wv, f"word2vec {name} on IMDB")
         trained[name] = wv
-        ctx.log_metrics(f"{name}_training", {"train_s": seconds, "words_per_s": n_words / seconds,
-                                             "vocabulary": len(wv), "dim": wv.dim})
+        ctx.log_metrics(
+            f"{name}_training",
+            {
+                "train_s": seconds,
+                "words_per_s": n_words / seconds,
+                "vocabulary": len(wv),
+                "dim": wv.dim,
+            },
+        )
         results, sims = _evaluate(wv, cfg.eval, ctx, f"{name}_")
         columns[f"{name} 3CosAdd"] = results[cfg.eval.methods[0]]
         acc = results[cfg.eval.methods[0]].accuracy
-        rows.append([name, len(wv), seconds, n_words / seconds, acc,
-                     sims.get("wordsim353_spearman"), sims.get("simlex999_spearman")])
-        ctx.log_epoch({"epoch": len(rows), "train_s": seconds, "words_per_s": n_words / seconds,
-                       "analogy": results[cfg.eval.methods[0]].accuracy})
+        rows.append(
+            [
+                name,
+                len(wv),
+                seconds,
+                n_words / seconds,
+                acc,
+                sims.get("wordsim353_spearman"),
+                sims.get("simlex999_spearman"),
+            ]
+        )
+        ctx.log_epoch(
+            {
+                "epoch": len(rows),
+                "train_s": seconds,
+                "words_per_s": n_words / seconds,
+                "analogy": results[cfg.eval.methods[0]].accuracy,
+            }
+        )
     try:
         glove = _load_vectors(cfg.compare, "auto", 0, ctx)
     except (MissingDependencyError, UserError) as exc:
@@ -622,47 +786,91 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
     if glove is not None:
         results, sims = _evaluate(glove, cfg.eval, ctx, "glove_")
         columns["GloVe 3CosAdd"] = results[cfg.eval.methods[0]]
-        rows.append([glove.source, len(glove), None, None, results[cfg.eval.methods[0]].accuracy,
-                     sims.get("wordsim353_spearman"), sims.get("simlex999_spearman")])
+        rows.append(
+            [
+                glove.source,
+                len(glove),
+                None,
+                None,
+                results[cfg.eval.methods[0]].accuracy,
+                sims.get("wordsim353_spearman"),
+                sims.get("simlex999_spearman"),
+            ]
+        )
         # the fair comparison: GloVe on exactly the questions the IMDB vocabulary covers
-        same = _covered(_analogy_sections(cfg.eval, ctx), list(trained.values()),
-                        cfg.eval.restrict_vocab)
+        same = _covered(
+            _analogy_sections(cfg.eval, ctx), list(trained.values()), cfg.eval.restrict_vocab
+        )
         columns["GloVe 3CosAdd, same questions"] = evaluate_analogies(
             glove, same, restrict_vocab=cfg.eval.restrict_vocab
         )
-        ctx.log_metrics("glove_same_questions", {
-            "3cosadd_overall": columns["GloVe 3CosAdd, same questions"].accuracy,
-            "scored": columns["GloVe 3CosAdd, same questions"].overall.total,
-        })
-    ctx.log_table("models", ["vectors", "vocabulary", "train s", "words/s", "analogy (3CosAdd)",
-                             "WordSim353 ρ", "SimLex-999 ρ"], rows,
-                  "Training time (gensim, all epochs) and the evaluation of each model.")
-    _section_table(ctx, "analogy_sections", columns,
-                   "3CosAdd accuracy per section: IMDB-trained word2vec vs pretrained GloVe, "
-                   "on all the questions each vocabulary covers, and GloVe on just the questions "
-                   "the IMDB vocabulary covers ('scored' and 'OOV' are the IMDB models').")
-    ctx.log_figure(_section_figure(columns), "analogy_sections",
-                   "Analogy accuracy per section: a movie-review corpus vs a general one.")
+        ctx.log_metrics(
+            "glove_same_questions",
+            {
+                "3cosadd_overall": columns["GloVe 3CosAdd, same questions"].accuracy,
+                "scored": columns["GloVe 3CosAdd, same questions"].overall.total,
+            },
+        )
+    ctx.log_table(
+        "models",
+        [
+            "vectors",
+            "vocabulary",
+            "train s",
+            "words/s",
+            "analogy (3CosAdd)",
+            "WordSim353 ρ",
+            "SimLex-999 ρ",
+        ],
+        rows,
+        "Training time (gensim, all epochs) and the evaluation of each model.",
+    )
+    _section_table(
+        ctx,
+        "analogy_sections",
+        columns,
+        "3CosAdd accuracy per section: IMDB-trained word2vec vs pretrained GloVe, "
+        "on all the questions each vocabulary covers, and GloVe on just the questions "
+        "the IMDB vocabulary covers ('scored' and 'OOV' are the IMDB models').",
+    )
+    ctx.log_figure(
+        _section_figure(columns),
+        "analogy_sections",
+        "Analogy accuracy per section: a movie-review corpus vs a general one.",
+    )
     words = [w for w in cfg.neighbours if all(w in wv for wv in trained.values())]
     for name, wv in trained.items():
-        _neighbour_table(ctx, f"neighbours_{name}", wv, words, 8,
-                         f"Nearest words in the IMDB {name} vectors.")
+        _neighbour_table(
+            ctx, f"neighbours_{name}", wv, words, 8, f"Nearest words in the IMDB {name} vectors."
+        )
     if glove is not None:
-        _neighbour_table(ctx, "neighbours_glove", glove, [w for w in words if w in glove], 8,
-                         f"Nearest words in {glove.source}, for comparison.")
+        _neighbour_table(
+            ctx,
+            "neighbours_glove",
+            glove,
+            [w for w in words if w in glove],
+            8,
+            f"Nearest words in {glove.source}, for comparison.",
+        )
     ctx.log_note(
         "IMDB word2vec vs GloVe, 3CosAdd accuracy: "
-        + ", ".join(f"{r[0]} {r[4]:.4f}" for r in rows) + ". " + _comparison_sentence(columns)
+        + ", ".join(f"{r[0]} {r[4]:.4f}" for r in rows)
+        + ". "
+        + _comparison_sentence(columns)
     )
 
 
-def _covered(sections: list[AnalogySection], models: list[WordVectors],
-             restrict_vocab: int) -> list[AnalogySection]:
+def _covered(
+    sections: list[AnalogySection], models: list[WordVectors], restrict_vocab: int
+) -> list[AnalogySection]:
     """The questions whose four words every model knows (case-insensitive, as evaluated)."""
     keys = [{w.upper() for w in m.words[:restrict_vocab]} for m in models]
-    return [AnalogySection(s.name, [q for q in s.questions
-                                    if all(w.upper() in k for k in keys for w in q)])
-            for s in sections]
+    return [
+        AnalogySection(
+            s.name, [q for q in s.questions if all(w.upper() in k for k in keys for w in q)]
+        )
+        for s in sections
+    ]
 
 
 def _comparison_sentence(columns: dict[str, AnalogyResult]) -> str:
@@ -673,13 +881,20 @@ def _comparison_sentence(columns: dict[str, AnalogyResult]) -> str:
     ref = columns["GloVe 3CosAdd, same questions"]
     ours = columns[names[0]]
     oov = sorted(ours.sections, key=lambda s: -s.oov / max(1, s.oov + s.total))[:3]
-    diffs = sorted(((o.accuracy - g.accuracy, o.section) for o, g in
-                    zip(ours.sections, ref.sections, strict=True) if o.total), reverse=True)
+    diffs = sorted(
+        (
+            (o.accuracy - g.accuracy, o.section)
+            for o, g in zip(ours.sections, ref.sections, strict=True)
+            if o.total
+        ),
+        reverse=True,
+    )
     return (
         "Sections the IMDB vocabulary misses most: "
         + ", ".join(f"{s.section} ({s.oov} of {s.oov + s.total} questions OOV)" for s in oov)
         + f". On the same questions, {names[0].split()[0]} vs GloVe: best "
-        + ", ".join(f"{n} ({d:+.3f})" for d, n in diffs[:3]) + "; worst "
+        + ", ".join(f"{n} ({d:+.3f})" for d, n in diffs[:3])
+        + "; worst "
         + ", ".join(f"{n} ({d:+.3f})" for d, n in diffs[-3:])
         + f"; overall {ours.accuracy:.4f} vs {ref.accuracy:.4f}."
     )

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from tamrin.config import require
-from tamrin.data.augment import AugmentConfig
+from tamrin.data.augment import AugmentConfig, for_dataset
 from tamrin.data.loader import BatchIterator
 from tamrin.data.prepare import ImageSplits, prepare_images
 from tamrin.models.factory import ModelConfig, build_classifier
@@ -100,7 +100,11 @@ def train_on_splits(
 
     amp = autocast_dtype(ctx.device)
     batches = BatchIterator(
-        splits.train_x, splits.train_y, cfg.train.batch_size, seed=ctx.seed, augment=cfg.augment
+        splits.train_x,
+        splits.train_y,
+        cfg.train.batch_size,
+        seed=ctx.seed,
+        augment=for_dataset(cfg.augment, cfg.data),
     )
     result = fit(
         model,
