@@ -1,3 +1,9 @@
 """Recipes: one module per topic; importing this package registers every recipe."""
 
-from tamrin.recipes import classify, normalization, studies, word_vectors  # noqa: F401
+from tamrin.recipes import (  # noqa: F401
+    classify,
+    metric_learning,
+    normalization,
+    studies,
+    word_vectors,
+)

@@ -116,6 +116,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     progress: Any = None,
+    track_accuracy: bool = True,  # False: no train_acc (outputs that are not logits: embeddings)
 ) -> FitResult:
     """Train `model` for `cfg.epochs`, resuming from `checkpoint_dir/last.pt` when it exists.
 
@@ -227,7 +228,7 @@ def fit(
                 sums["loss"] += loss.detach().double() * n  # type: ignore[union-attr]
                 for k, v in parts.items():
                     sums[f"loss_{k}"] += v.detach().double() * n
-                if torch.is_tensor(out) and out.ndim == 2 and yb.ndim == 1:
+                if track_accuracy and torch.is_tensor(out) and out.ndim == 2 and yb.ndim == 1:
                     sums["correct"] += (out.detach().argmax(1) == yb).sum()
                 sums["count"] += n
                 if (b + 1) % LOG_EVERY == 0 and not torch.isfinite(sums["loss"]).item():
@@ -257,7 +258,7 @@ def fit(
             row: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss}
             if len(losses) > 1:
                 row.update({f"train_loss_{k}": (sums[f"loss_{k}"] / count).item() for k in losses})
-            if sums["correct"].item() > 0 or "acc" in cfg.select:
+            if track_accuracy and (sums["correct"].item() > 0 or "acc" in cfg.select):
                 row["train_acc"] = (sums["correct"] / count).item()
             if validate is not None:
                 row.update({k: float(v) for k, v in validate(model).items()})
