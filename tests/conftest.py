@@ -98,16 +98,20 @@ def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpe
     """glove/glove.6B.zip (50-d GloVe text for the tiny vocabulary), analogy/ files, imdb/."""
     words = _tiny_words()
     vecs = rng.normal(size=(len(words), 50)).astype(np.float32)
-    text = "".join(w + " " + " ".join(f"{v:.5f}" for v in vec) + "\n"
-                   for w, vec in zip(words, vecs, strict=True))
+    text = "".join(
+        w + " " + " ".join(f"{v:.5f}" for v in vec) + "\n"
+        for w, vec in zip(words, vecs, strict=True)
+    )
     (folder / "glove").mkdir(parents=True)
     zpath = folder / "glove" / "glove.6B.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("glove.6B.50d.txt", text)
     (folder / "analogy").mkdir()
-    analogy = (": capital-common-countries\nathens greece berlin germany\n"
-               "athens greece rome italy\nberlin germany rome italy\n"
-               ": family\nman woman king queen\nboy girl man woman\nking queen zebra zebras\n")
+    analogy = (
+        ": capital-common-countries\nathens greece berlin germany\n"
+        "athens greece rome italy\nberlin germany rome italy\n"
+        ": family\nman woman king queen\nboy girl man woman\nking queen zebra zebras\n"
+    )
     (folder / "analogy" / "questions-words.txt").write_text(analogy)
     pairs = "".join(f"{words[i]}\t{words[i + 1]}\t{(i * 7) % 10}.0\n" for i in range(0, 60, 2))
     (folder / "analogy" / "wordsim353.tsv").write_text("# Word 1\tWord 2\tHuman (mean)\n" + pairs)
@@ -122,8 +126,10 @@ def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpe
             info = tarfile.TarInfo(f"aclImdb/{split}/{i}_7.txt")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    analogy_files = tuple(cat.FileSpec(n, _md5(folder / "analogy" / n))
-                          for n in ("questions-words.txt", "wordsim353.tsv", "simlex999.txt"))
+    analogy_files = tuple(
+        cat.FileSpec(n, _md5(folder / "analogy" / n))
+        for n in ("questions-words.txt", "wordsim353.tsv", "simlex999.txt")
+    )
     return (
         cat.DatasetSpec("glove", (cat.Layout((cat.FileSpec("glove.6B.zip", _md5(zpath)),)),)),
         cat.DatasetSpec("analogy", (cat.Layout(analogy_files),)),
@@ -131,9 +137,25 @@ def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpe
     )
 
 
+TINY_DERMA_COUNTS = {  # images per class and split of the tiny generated dermamnist.npz
+    "train": (6, 6, 8, 4, 8, 30, 4),
+    "val": (3, 3, 3, 2, 3, 8, 2),
+    "test": (3, 3, 4, 2, 4, 10, 2),
+}
+
+
+def _write_dermamnist(folder: Path) -> cat.DatasetSpec:
+    """dermamnist/dermamnist.npz in the real MedMNIST layout (generated images, tiny counts)."""
+    from tamrin.data.medmnist import write_generated
+
+    path = write_generated(folder / "dermamnist.npz", counts=TINY_DERMA_COUNTS, seed=0)
+    layout = cat.Layout((cat.FileSpec("dermamnist.npz", _md5(path)),))
+    return cat.DatasetSpec("dermamnist", (layout,), classes=cat.DERMAMNIST_CLASSES)
+
+
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """(root, catalog) of tiny mnist / fashion-mnist / cifar10 in the official formats."""
+    """(root, catalog) of tiny mnist / fashion-mnist / cifar10 / dermamnist, official formats."""
     root = tmp_path_factory.mktemp("tiny-data")
     rng = np.random.default_rng(0)
     catalog = dict(cat.CATALOG)
@@ -150,6 +172,7 @@ def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     )
     for spec in _write_words(root, rng):  # glove, analogy, imdb for the word-vector recipes
         catalog[spec.name] = spec
+    catalog["dermamnist"] = _write_dermamnist(root / "dermamnist")
     return root, catalog
 
 
