@@ -65,7 +65,7 @@ class TripletConfig:
     train_subset: int | None = None  # train on a stratified subset of this size (None = all)
     test_subset: int | None = None  # evaluate on a stratified test subset (smoke runs only)
     model: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    miner: Miner = "batch-hard"  # random (the seed) | batch-all | batch-hard | semi-hard
+    miner: Miner = "semi-hard"  # random (the seed) | batch-all | batch-hard | semi-hard
     margin: float = 0.4  # α of the triplet loss (the seed's 0.4), in distance units
     distance: Distance = "squared"  # squared (the seed's ‖·‖²) | euclidean
     k: int = 16  # images per class in a batch (K); P = train.batch_size // K classes
@@ -432,7 +432,13 @@ register_study(
             "The seed drew triplets at random and remarked that most have zero loss, so hard "
             "triplets should help: does mining inside P×K batches beat random triplets?"
         ),
-        base={"tsne_test": 0, "tsne_train": 0, "before": False},
+        base={
+            "tsne_test": 0,
+            "tsne_train": 0,
+            "before": False,
+            "train.epochs": 1,
+            "val_refs": 5000,
+        },
         smoke_base={},
         baseline="random",
         metric="retrieval.precision_at_1",

@@ -155,11 +155,17 @@ def mine(
 
 
 def active_fraction_all(dist: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
-    """Fraction of all valid triplets of the batch with a non-zero loss (a scalar tensor)."""
+    """Fraction of all valid triplets of the batch with a non-zero loss (a scalar tensor).
+
+    Counted without the (B, B, B) tensor: per anchor, its negatives' distances are sorted once
+    and each positive counts the negatives closer than d(a, p) + margin by binary search.
+    """
     pos, neg = _masks(labels)
-    valid = pos[:, :, None] & neg[:, None, :]  # (B, B, B)
-    active = (dist[:, :, None] - dist[:, None, :] + margin > 0) & valid
-    return active.sum() / valid.sum().clamp_min(1)
+    neg_sorted = torch.where(neg, dist, torch.inf).sort(1).values  # (B, B), +inf past the last
+    closer = torch.searchsorted(neg_sorted.contiguous(), (dist + margin).contiguous())  # (B, B)
+    active = (closer * pos).sum()
+    valid = (pos.sum(1) * neg.sum(1)).sum()
+    return active / valid.clamp_min(1)
 
 
 class TripletObjective:
@@ -167,8 +173,8 @@ class TripletObjective:
 
     `pop_stats()` returns the epoch's means so far (`active_fraction`: of the miner's triplets;
     `active_fraction_all`: of every valid triplet in the batch; `triplets_per_batch`) and resets.
-    Distances for mining are taken without gradient; the loss recomputes them on the chosen
-    triples, so the gradient flows only through the triples the miner picked.
+    The miner reads the batch's distances without gradient; the loss takes the chosen triples'
+    entries of the same matrix, so the gradient flows only through the triples the miner picked.
     """
 
     def __init__(
@@ -190,24 +196,33 @@ class TripletObjective:
 
     def __call__(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         emb = emb.float()
+        # one (B, B) distance matrix with gradient; the miner reads it detached, the loss
+        # gathers its entries (far cheaper than gathering (T, D) embedding rows per triplet)
+        dist = pairwise_distances(emb, self.distance)
+        if self.miner == "batch-all":  # dense (B, B, B): 2M entries at B=128, no index lists
+            pos, neg = _masks(labels)
+            valid = pos[:, :, None] & neg[:, None, :]
+            dense = (dist[:, :, None] - dist[:, None, :] + self.margin).clamp_min(0.0) * valid
+            n_valid, n_active = valid.sum(), (dense > 0).sum()
+            with torch.no_grad():
+                frac = (n_active / n_valid.clamp_min(1)).double()
+                self._sums += torch.stack([frac, frac, n_valid.double()]).cpu()
+                self._batches += 1
+            return dense.sum() / n_active.clamp_min(1)  # Hermans et al.'s BA≠0 mean
         with torch.no_grad():
-            dist = pairwise_distances(emb.detach(), self.distance)
-            triplets = mine(self.miner, dist, labels)
-        losses = triplet_loss(emb, triplets, self.margin, self.distance, reduction="none")
+            a, p, n = mine(self.miner, dist.detach(), labels)
+        losses = (dist[a, p] - dist[a, n] + self.margin).clamp_min(0.0)
         with torch.no_grad():
             active = (losses > 0).double()
             frac = active.mean() if len(active) else torch.zeros((), dtype=torch.float64)
-            frac_all = (
-                active_fraction_all(dist, labels, self.margin).double()
-                if self.track_all
-                else torch.full((), float("nan"), dtype=torch.float64)
-            )
+            if self.track_all:
+                frac_all = active_fraction_all(dist.detach(), labels, self.margin).double()
+            else:
+                frac_all = torch.full((), float("nan"), dtype=torch.float64)
             self._sums += torch.stack([frac.cpu(), frac_all.cpu(), torch.tensor(len(losses))])
             self._batches += 1
         if not len(losses):
             return emb.sum() * 0.0
-        if self.miner == "batch-all":  # Hermans et al.'s BA≠0: easy triples do not dilute it
-            return losses.sum() / (losses > 0).sum().clamp_min(1)
         return losses.mean()
 
     def pop_stats(self) -> dict[str, float]:
