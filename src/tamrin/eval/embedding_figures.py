@@ -83,7 +83,7 @@ def gallery_figure(
             if j == 0:
                 colour, label = "tab:blue", class_names[int(query_labels[i])]
                 if i < len(titles):
-                    label = f"{titles[i]}\n{label}"
+                    label = f"{titles[i]}: {label}"
             else:
                 ok = neighbour_labels[i, j - 1] == query_labels[i]
                 colour = "tab:green" if ok else "red"
