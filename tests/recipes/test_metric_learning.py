@@ -79,3 +79,17 @@ def test_study_miners_cells_resolve() -> None:
         assert cfg.miner == v.overrides["miner"]
     keys = set(C.leaf_keys(recipe.default_config()))
     assert set(spec.base) <= keys
+
+
+def test_study_miners_runs_on_tiny_data(tiny_data: Path, tmp_path: Path) -> None:
+    from tamrin.studies import run_study
+
+    result = run_study(
+        "study-miners", seeds=2, smoke=True, out=tmp_path / "studies", workers=1, quiet=True
+    )
+    assert result.report_html.exists()
+    cells = list(result.study_dir.rglob("metrics.json"))
+    assert len(cells) == 4 * 2
+    for path in cells:
+        m = json.loads(path.read_text())
+        assert m["status"] == "completed" and 0 <= m["retrieval"]["precision_at_1"] <= 1
