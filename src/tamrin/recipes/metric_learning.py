@@ -16,6 +16,12 @@ of positive vs negative pairs. `study-miners` compares the four miners over 3 se
 numbers: the README (3 seeds); pytorch-metric-learning's MNIST example reports precision@1 0.979
 after one epoch with semi-hard mining.
 
+The default is semi-hard mining on L2-normalized embeddings with the seed's squared distance and
+α = 0.4, 2 epochs of P×K = 8×16 batches. Batch-hard in that same setting collapses early (every
+embedding to nearly one point: the loss sits at the margin and every triplet stays active); the
+study shows it, and Hermans et al.'s remedies (plain distances, soft margin, unnormalized
+embeddings, a lower learning rate) are left as `--set` experiments.
+
     tamrin run triplet-mnist
     tamrin run triplet-mnist --set data=fashion-mnist --seeds 3
     tamrin run triplet-mnist --set miner=random --set model.arch=seed
