@@ -94,6 +94,8 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
+        if value is None and "none" in args:  # `--set model.norm=none` parses as None
+            return "none"
         allowed = ", ".join(repr(a) for a in args)
         hint = did_you_mean(str(value), [str(a) for a in args])
         raise ConfigError(f"{key} must be one of {allowed}; got {value!r}{hint}")

@@ -91,3 +91,11 @@ def test_field_docs() -> None:
     docs = C.field_docs(Outer)
     assert docs["inner.lr"] == "learning rate"
     assert docs["data"] == "data set"
+
+
+def test_none_sets_a_literal_none_option() -> None:
+    """`--set model.norm=none` parses to None; a Literal with a "none" choice takes it as that."""
+    from tamrin.models.factory import ModelConfig
+
+    cfg = C.apply_overrides(ModelConfig(norm="batch"), C.parse_set_args(["norm=none"]))
+    assert cfg.norm == "none"

@@ -91,7 +91,7 @@ DERMA_SHORT = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")  # DermaMNIST's
 class ImbalanceConfig:
     """A classifier on imbalanced data, one remedy, evaluated with the metrics that matter."""
 
-    remedy: Remedy | None = "none"  # none|inverse|effective|sampling|focal|logit-adjust|class-bias
+    remedy: Remedy = "none"  # none|inverse|effective|sampling|focal|logit-adjust|class-bias
     beta: float = 0.999  # effective-number class weights: β in [0, 1) (Cui et al. 2019)
     focal_gamma: float = 2.0  # focal loss focusing parameter γ >= 0 (0 = cross-entropy)
     objective: Objective = "balanced_accuracy"  # what the val operating point maximizes
@@ -110,8 +110,6 @@ class ImbalanceConfig:
     )
 
     def validate(self) -> None:
-        if self.remedy is None:  # `--set remedy=none` parses as None
-            self.remedy = "none"
         require(0 <= self.beta < 1, f"beta must be in [0, 1); got {self.beta}")
         require(self.focal_gamma >= 0, f"focal_gamma must be >= 0; got {self.focal_gamma}")
         require(
