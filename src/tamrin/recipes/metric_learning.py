@@ -453,6 +453,8 @@ register_study(
             "retrieval.r_precision",
             "retrieval.knn_accuracy",
             "retrieval.silhouette",
+            "final.active_fraction",  # of the miner's triplets, last epoch (history row)
+            "final.active_fraction_all",  # of all valid triplets in the batch, last epoch
             "train_time_s",
         ),
         curves=("val_p_at_1", "val_map_at_r", "active_fraction", "active_fraction_all"),
