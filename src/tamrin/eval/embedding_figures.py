@@ -21,17 +21,26 @@ def tsne_backend() -> str:
     return "openTSNE"
 
 
-def tsne_2d(emb: np.ndarray, seed: int = 0, n_jobs: int = 1) -> np.ndarray:
-    """(N, D) -> (N, 2) t-SNE coordinates (perplexity 30, PCA initialization)."""
+def tsne_2d(emb: np.ndarray, seed: int = 0, n_jobs: int | None = None) -> np.ndarray:
+    """(N, D) -> (N, 2) t-SNE coordinates (perplexity 30, PCA initialization).
+
+    `n_jobs=None` uses every core this process may run on (1 under `taskset -c 0`).
+    """
+    import os
+
+    jobs = n_jobs or len(os.sched_getaffinity(0))
     x = np.ascontiguousarray(emb, dtype=np.float32)
+    perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
     if tsne_backend() == "openTSNE":
         from openTSNE import TSNE as OpenTSNE
 
-        return np.asarray(OpenTSNE(n_jobs=n_jobs, random_state=seed, verbose=False).fit(x))
+        tsne = OpenTSNE(perplexity=perplexity, n_jobs=jobs, random_state=seed, verbose=False)
+        return np.asarray(tsne.fit(x))
     from sklearn.manifold import TSNE
 
-    perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
-    return TSNE(2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x)
+    return TSNE(2, init="pca", perplexity=perplexity, random_state=seed, n_jobs=jobs).fit_transform(
+        x
+    )
 
 
 def tsne_figure(
