@@ -109,4 +109,6 @@ def verdict(
 def _p(p: float) -> str:
     if p == 0.0:
         return "0 (every seed agrees)"
-    return f"{p:.2g}" if p < 0.01 else f"{p:.2f}"
+    if p < 0.01:
+        return f"{p:.2g}"
+    return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"  # 0.049 and 0.051 must not both read "0.05"
