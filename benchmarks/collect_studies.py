@@ -50,6 +50,14 @@ def _row(study_dir: Path) -> dict:
     }
 
 
+def _short(x: float | None) -> str:
+    if x is None or x != x:  # None or NaN
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    return f"{x:.4g}"
+
+
 def main() -> None:
     rows = [_row(Path(d)) for d in sys.argv[1:]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +71,13 @@ def main() -> None:
             f"**{r['wall_time_s']:.0f} s** wall on {r['workers']} worker(s)."
         )
         print()
-        print(f"| variant | {r['metric']} (mean ± std) | Δ vs baseline (points) | p (Welch) |")
-        print("|---|---|---|---|")
+        extra = list(r["variants"][0]["metrics"])
+        print(
+            f"| variant | {r['metric']} (mean ± std) | Δ vs baseline (points) | p (Welch) | "
+            + " | ".join(f"{k} (mean)" for k in extra)
+            + " |"
+        )
+        print("|---|---|---|---|" + "---|" * len(extra))
         for v in r["variants"]:
             c = v["comparison"] or {}
             mean = "—" if v["mean"] is None else f"{v['mean']:.4f} ± {v['std']:.4f}"
@@ -72,7 +85,8 @@ def main() -> None:
             p = "" if not c else f"{c['p']:.2g}"
             failed = sum(st not in ("completed", "stopped_early") for st in v["status"])
             note = f" ({failed} of {len(v['status'])} failed)" if failed else ""
-            print(f"| {v['label']}{note} | {mean} | {diff} | {p} |")
+            cols = [_short(v["metrics"][k]["mean"]) for k in extra]
+            print(f"| {v['label']}{note} | {mean} | {diff} | {p} | " + " | ".join(cols) + " |")
         print()
 
 
