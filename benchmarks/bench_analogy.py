@@ -87,19 +87,27 @@ def main() -> None:
             "accuracy_gensim": score,
             "rescored_near_ties": res.rescored,
             "scored_against_every_word": res.brute_forced,
-            "ours_s": {"median": med(ours_t), "min": min(ours_t), "max": max(ours_t),
-                       "all": ours_t},
+            "ours_s": {
+                "median": med(ours_t),
+                "min": min(ours_t),
+                "max": max(ours_t),
+                "all": ours_t,
+            },
             "gensim_s": {"median": med(gensim_t), "min": min(gensim_t), "all": gensim_t},
             "ratio_analogy": med(gensim_t) / med(ours_t),
         }
-        print(f"analogy: ours {med(ours_t):.2f} s (median of {len(ours_t)}), gensim "
-              f"{med(gensim_t):.2f} s -> {out['ratio_analogy']:.1f}x; accuracy "
-              f"{res.accuracy:.4f} (equal), {res.rescored} near-ties re-scored, "
-              f"{res.brute_forced} questions scored against every word")
+        print(
+            f"analogy: ours {med(ours_t):.2f} s (median of {len(ours_t)}), gensim "
+            f"{med(gensim_t):.2f} s -> {out['ratio_analogy']:.1f}x; accuracy "
+            f"{res.accuracy:.4f} (equal), {res.rescored} near-ties re-scored, "
+            f"{res.brute_forced} questions scored against every word"
+        )
     os.unlink(path)
 
-    pairs = {n: analogy.read_word_pairs(files[f]) for n, f in
-             (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt"))}
+    pairs = {
+        n: analogy.read_word_pairs(files[f])
+        for n, f in (("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt"))
+    }
 
     def ours_pairs_warm():  # the case-folded vocabulary built once per vectors (as in a run)
         return [analogy.evaluate_word_pairs(wv, p, name=n) for n, p in pairs.items()]
@@ -144,9 +152,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     name = f"analogy-{platform.node()}-{datetime.now():%Y%m%d-%H%M%S}.json"
     (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"similarity (WordSim353 + SimLex-999): ours {med(pairs_t) * 1e3:.1f} ms cold, "
-          f"{med(warm_t) * 1e3:.2f} ms warm; gensim {med(gpairs_t) * 1e3:.1f} ms -> "
-          f"{out['ratio_similarity_cold']:.1f}x cold, {out['ratio_similarity_warm']:.0f}x warm")
+    print(
+        f"similarity (WordSim353 + SimLex-999): ours {med(pairs_t) * 1e3:.1f} ms cold, "
+        f"{med(warm_t) * 1e3:.2f} ms warm; gensim {med(gpairs_t) * 1e3:.1f} ms -> "
+        f"{out['ratio_similarity_cold']:.1f}x cold, {out['ratio_similarity_warm']:.0f}x warm"
+    )
     print(f"written: {RESULTS / name}")
 
 
