@@ -104,9 +104,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
     path = Path(args.run_dir)
     if is_study_dir(path):
-        import json
-
-        (path / "summary.json").write_text(json.dumps(summarize_study(path), indent=2) + "\n")
+        runner.write_json(path / "summary.json", summarize_study(path))
         html, md = write_study_report(path)
     elif (path / "summary.json").exists():
         html, md = write_group_report(path)

@@ -111,7 +111,8 @@ def _git_commit() -> str | None:
         return None
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (tmp file + rename): a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
     tmp.replace(path)
@@ -322,7 +323,7 @@ def _write_config(
 ) -> None:
     from tamrin.train.device import cpu_cores
 
-    _write_json(
+    write_json(
         run_dir / "config.json",
         {
             "recipe": recipe.name,
@@ -396,7 +397,7 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     cfg: Any = C.from_dict(recipe.config_cls, meta["config"])
     dev = resolve_device(meta.get("device_request", "auto"))
     meta["device"] = str(dev)
-    _write_json(run_dir / "config.json", meta)
+    write_json(run_dir / "config.json", meta)
     C.seed_everything(meta["seed"])
     ctx = Run(
         recipe,
@@ -426,7 +427,7 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
         metrics["status"], metrics["status_message"] = status, message
     metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
     metrics.setdefault("seed", meta["seed"])
-    _write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     if report:
         write_report(run_dir)
     result = RunResult(run_dir, metrics, ctx.history, meta)
@@ -478,7 +479,7 @@ def _write_group(
 
     group_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize_runs([r.run_dir for r in results], relative_to=group_dir)
-    _write_json(group_dir / "summary.json", summary)
+    write_json(group_dir / "summary.json", summary)
     write_group_report(group_dir)
     group = GroupResult(group_dir, results, summary)
     if not quiet:

@@ -83,12 +83,6 @@ def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
     return StudySpec(**{k: v for k, v in fields.items() if k in known})
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def run_study(
     name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -132,7 +126,7 @@ def run_study(
         runner.resolve_config(
             registry.get(spec.recipe), _cell_overrides(spec, v, meta), smoke=smoke
         )
-    _write_json(study_dir / "study.json", meta)
+    runner.write_json(study_dir / "study.json", meta)
     return _execute(study_dir, workers=workers, quiet=quiet)
 
 
@@ -201,9 +195,9 @@ def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResul
     elapsed = time.perf_counter() - t0
     meta["wall_time_s"] = float(meta.get("wall_time_s", 0.0)) + elapsed
     meta["workers"] = n_workers
-    _write_json(study_dir / "study.json", meta)
+    runner.write_json(study_dir / "study.json", meta)
     summary = summarize_study(study_dir)
-    _write_json(study_dir / "summary.json", summary)
+    runner.write_json(study_dir / "summary.json", summary)
     write_study_report(study_dir)
     result = StudyResult(study_dir, summary)
     if interrupted:
