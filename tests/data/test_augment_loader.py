@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from tamrin.data import augment as aug
-from tamrin.data.loader import BatchIterator, Normalizer
+from tamrin.data.batches import Batches, ShuffleSampler
+from tamrin.data.prepare import Normalizer
 
 
 def _images(n: int = 16) -> torch.Tensor:
@@ -38,14 +39,19 @@ def test_hflip_and_rot90_match_torch_per_image() -> None:
 def test_iterator_is_seeded_and_resumable() -> None:
     x, y = _images(50), torch.arange(50)
     cfg = aug.AugmentConfig(crop_padding=1, hflip=True)
-    it = BatchIterator(x, y, 8, seed=3, augment=cfg)
-    full = list(it.epoch(2))
+
+    def batches() -> Batches:
+        sampler = ShuffleSampler(50, 8, seed=3)
+        return Batches({"x": x, "y": y}, sampler, augment={"x": aug.image_augment(cfg)})
+
+    it = batches()
+    full = [(b["x"], b["y"]) for b in it.epoch(2)]
     assert len(full) == len(it) == 7
-    again = list(BatchIterator(x, y, 8, seed=3, augment=cfg).epoch(2, start_batch=4))
+    again = [(b["x"], b["y"]) for b in batches().epoch(2, start_batch=4)]
     for (a, b), (c, d) in zip(full[4:], again, strict=True):
         assert torch.equal(a, c) and torch.equal(b, d)
     assert sorted(torch.cat([b for _, b in full]).tolist()) == list(range(50))
-    other_epoch = torch.cat([b for _, b in it.epoch(3)])
+    other_epoch = torch.cat([b["y"] for b in it.epoch(3)])
     assert not torch.equal(other_epoch, torch.cat([b for _, b in full]))
 
 

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tamrin.data.augment import AugmentConfig
-from tamrin.data.imbalance import (
-    ImbalancedBatches,
-    JitterConfig,
-    color_jitter,
-    fit_counts,
-    resample_to_counts,
-)
+from tamrin.data.augment import AugmentConfig, JitterConfig, color_jitter, image_augment
+from tamrin.data.batches import BalancedSampler, Batches, ShuffleSampler
+from tamrin.data.imbalance import fit_counts, resample_to_counts
 from tamrin.data.medmnist import DERMAMNIST_COUNTS
 
 DIGITS = [3, 5, 8, 7, 4, 1, 9]
@@ -64,36 +59,49 @@ def _toy(n_major: int = 90, n_minor: int = 10) -> tuple[torch.Tensor, torch.Tens
     return x.contiguous(), y
 
 
+def _batches(x, y, batch_size, *, seed=0, balanced=False, augment=None, jitter=None) -> Batches:
+    sampler = (
+        BalancedSampler(y, batch_size, seed=seed)
+        if balanced
+        else ShuffleSampler(len(y), batch_size, seed=seed)
+    )
+    return Batches({"x": x, "y": y}, sampler, augment={"x": image_augment(augment, jitter)})
+
+
+def _pairs(batches: Batches, epoch: int, start: int = 0):
+    return [(b["x"], b["y"]) for b in batches.epoch(epoch, start)]
+
+
 def test_balanced_batches_draw_classes_equally() -> None:
     x, y = _toy(950, 50)
-    it = ImbalancedBatches(x, y, 100, seed=0, balanced=True)
+    it = _batches(x, y, 100, seed=0, balanced=True)
     assert len(it) == 10 and it.num_samples == 1000
-    labels = torch.cat([yb for e in range(5) for _, yb in it.epoch(e)])
+    labels = torch.cat([yb for e in range(5) for _, yb in _pairs(it, e)])
     share = labels.float().mean().item()
     assert 0.45 < share < 0.55  # the 5% class makes up about half the draws
 
 
 def test_shuffled_batches_cover_each_example_once() -> None:
     x, y = _toy()
-    it = ImbalancedBatches(x, y, 32, seed=0)
-    seen = torch.cat([xb[:, 0, 0, 0] for xb, _ in it.epoch(0)])
+    it = _batches(x, y, 32, seed=0)
+    seen = torch.cat([xb[:, 0, 0, 0] for xb, _ in _pairs(it, 0)])
     assert sorted(seen.long().tolist()) == list(range(100))
 
 
 @pytest.mark.parametrize("balanced", [False, True])
 def test_resume_at_a_batch_is_exact(balanced: bool) -> None:
     x, y = _toy()
-    it = ImbalancedBatches(
+    it = _batches(
         x, y, 16, seed=7, balanced=balanced, augment=AugmentConfig(crop_padding=1),
         jitter=JitterConfig(brightness=0.2, contrast=0.2),
     )  # fmt: skip
-    full = list(it.epoch(3))
-    resumed = list(it.epoch(3, start_batch=4))
+    full = _pairs(it, 3)
+    resumed = _pairs(it, 3, 4)
     assert len(resumed) == len(full) - 4
     for (xa, ya), (xb, yb) in zip(full[4:], resumed, strict=True):
         torch.testing.assert_close(xa, xb)
         torch.testing.assert_close(ya, yb)
-    assert not torch.equal(full[0][0], next(iter(it.epoch(4)))[0])  # epochs differ
+    assert not torch.equal(full[0][0], _pairs(it, 4)[0][0])  # epochs differ
 
 
 def test_color_jitter_shapes_and_seed() -> None:

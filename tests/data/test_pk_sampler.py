@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tamrin.data.augment import AugmentConfig
-from tamrin.data.pk_sampler import PKSampler
+from tamrin.data.augment import AugmentConfig, image_augment
+from tamrin.data.batches import Batches, PKSampler
+
+
+def _batches(x, y, p, k, *, seed=0, augment=None, batches_per_epoch=None) -> Batches:
+    sampler = PKSampler(y, p, k, seed=seed, batches_per_epoch=batches_per_epoch)
+    return Batches({"x": x, "y": y}, sampler, augment={"x": image_augment(augment)})
+
+
+def _pairs(batches: Batches, epoch: int, start: int = 0):
+    return [(b["x"], b["y"]) for b in batches.epoch(epoch, start)]
 
 
 def _data(n_per_class: tuple[int, ...] = (30, 25, 40, 12, 50)) -> tuple[torch.Tensor, ...]:
@@ -18,9 +27,9 @@ def _data(n_per_class: tuple[int, ...] = (30, 25, 40, 12, 50)) -> tuple[torch.Te
 
 def test_each_batch_holds_p_classes_of_k_distinct_images() -> None:
     x, y = _data()
-    sampler = PKSampler(x, y, p=3, k=8, seed=1)
+    sampler = _batches(x, y, p=3, k=8, seed=1)
     assert len(sampler) == len(y) // 24 and sampler.num_samples == len(y)
-    for xb, yb in sampler.epoch(0):
+    for xb, yb in _pairs(sampler, 0):
         assert xb.shape == (24, 1, 4, 4)
         idx = xb[:, 0, 0, 0].long()
         assert torch.equal(y[idx], yb)  # images and labels stay paired
@@ -31,26 +40,27 @@ def test_each_batch_holds_p_classes_of_k_distinct_images() -> None:
 
 def test_classes_with_fewer_than_k_images_are_never_drawn() -> None:
     x, y = _data((30, 25, 40, 5, 50))
-    sampler = PKSampler(x, y, p=2, k=8, seed=0)
-    drawn = torch.cat([yb for _, yb in sampler.epoch(0)])
+    sampler = _batches(x, y, p=2, k=8, seed=0)
+    drawn = torch.cat([yb for _, yb in _pairs(sampler, 0)])
     assert 3 not in drawn.tolist()
 
 
 def test_batches_are_a_pure_function_of_seed_epoch_batch() -> None:
     x, y = _data()
-    a = PKSampler(x, y, p=2, k=4, seed=3)
-    b = PKSampler(x, y, p=2, k=4, seed=3)
-    full = [yb for _, yb in a.epoch(2)]
-    resumed = [yb for _, yb in b.epoch(2, start_batch=5)]
+    a = _batches(x, y, p=2, k=4, seed=3)
+    b = _batches(x, y, p=2, k=4, seed=3)
+    full = [yb for _, yb in _pairs(a, 2)]
+    resumed = [yb for _, yb in _pairs(b, 2, 5)]
     assert all(torch.equal(u, v) for u, v in zip(full[5:], resumed, strict=True))
-    assert not torch.equal(a.indices(0, 0), a.indices(1, 0))  # epochs differ
-    assert not torch.equal(a.indices(0, 0), PKSampler(x, y, 2, 4, seed=4).indices(0, 0))
+    s = PKSampler(y, 2, 4, seed=3)
+    assert not torch.equal(s.indices(0, 0), s.indices(1, 0))  # epochs differ
+    assert not torch.equal(s.indices(0, 0), PKSampler(y, 2, 4, seed=4).indices(0, 0))
 
 
 def test_over_an_epoch_every_class_is_drawn_about_equally() -> None:
     x, y = _data()
-    sampler = PKSampler(x, y, p=2, k=4, seed=0, batches_per_epoch=500)
-    counts = torch.bincount(torch.cat([yb for _, yb in sampler.epoch(0)]), minlength=5).double()
+    sampler = _batches(x, y, p=2, k=4, seed=0, batches_per_epoch=500)
+    counts = torch.bincount(torch.cat([yb for _, yb in _pairs(sampler, 0)]), minlength=5).double()
     assert (counts / counts.mean() - 1).abs().max() < 0.15
 
 
@@ -58,9 +68,9 @@ def test_augmentation_is_batched_and_seeded() -> None:
     x, y = _data()
     x = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
     aug = AugmentConfig(crop_padding=1)
-    first = next(iter(PKSampler(x, y, 2, 4, seed=0, augment=aug).epoch(0)))[0]
-    again = next(iter(PKSampler(x, y, 2, 4, seed=0, augment=aug).epoch(0)))[0]
-    plain = next(iter(PKSampler(x, y, 2, 4, seed=0).epoch(0)))[0]
+    first = _pairs(_batches(x, y, 2, 4, augment=aug), 0)[0][0]
+    again = _pairs(_batches(x, y, 2, 4, augment=aug), 0)[0][0]
+    plain = _pairs(_batches(x, y, 2, 4), 0)[0][0]
     assert torch.equal(first, again) and not torch.equal(first, plain)
 
 
@@ -69,6 +79,6 @@ def test_augmentation_is_batched_and_seeded() -> None:
     [(6, 4, "only 5"), (5, 26, r"K=26 images per class: only \d classes")],
 )
 def test_impossible_p_or_k_is_a_clear_error(p: int, k: int, match: str) -> None:
-    x, y = _data()
+    _, y = _data()
     with pytest.raises(ValueError, match=match):
-        PKSampler(x, y, p=p, k=k)
+        PKSampler(y, p=p, k=k)

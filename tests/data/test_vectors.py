@@ -145,3 +145,19 @@ def test_real_glove_package_first_row() -> None:
     assert len(wv) == 400_000 and wv.dim == 50
     assert wv.words[0] == "the"
     np.testing.assert_allclose(wv.vectors[0, :5], [0.418, 0.24968, -0.41242, 0.1217, 0.34527])
+
+
+def test_keyed_vectors_written_as_one_file_read_back(tmp_path: Path) -> None:
+    pytest.importorskip("gensim")
+    from gensim.models import KeyedVectors
+
+    from tamrin.data.vectors import read_keyed_vectors, write_keyed_vectors
+
+    kv = KeyedVectors(vector_size=100)
+    words = [f"w{i}" for i in range(110_000)]  # 11M numbers: over gensim's limit to store apart
+    kv.add_vectors(words, np.arange(len(words) * 100, dtype=np.float32).reshape(-1, 100))
+    write_keyed_vectors(kv, tmp_path / "v.kv")
+    assert [p.name for p in tmp_path.iterdir()] == ["v.kv"]  # no v.kv.vectors.npy beside it
+    back = read_keyed_vectors(tmp_path / "v.kv")
+    assert back.words == words
+    np.testing.assert_array_equal(back.vectors, kv.vectors)

@@ -1,11 +1,13 @@
 """Batched tensor augmentations: one call per batch, no per-sample Python.
 
 Each takes a batch `(B, C, H, W)` and a `torch.Generator`, so a batch's augmentation is a pure
-function of its seed (that is what makes mid-epoch resume exact).
+function of its seed (that is what makes mid-epoch resume exact). `image_augment` turns the
+configs into the one per-field transform `tamrin.data.batches.Batches` applies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -83,3 +85,62 @@ def apply(cfg: AugmentConfig, x: torch.Tensor, gen: torch.Generator) -> torch.Te
     if cfg.rot90:
         x = random_rot90(x, gen)
     return x
+
+
+@dataclass
+class JitterConfig:
+    """Colour jitter on normalized image tensors (per image, per batch, seeded)."""
+
+    brightness: float = 0.0  # add U(-b, b) to every pixel (in std units of the normalized image)
+    contrast: float = 0.0  # scale each image about its mean by U(1-c, 1+c), in [0, 1)
+    saturation: float = 0.0  # scale each channel by U(1-s, 1+s) (colour shift), in [0, 1)
+
+    def validate(self) -> None:
+        require(self.brightness >= 0, f"jitter.brightness must be >= 0; got {self.brightness}")
+        require(0 <= self.contrast < 1, f"jitter.contrast must be in [0, 1); got {self.contrast}")
+        require(
+            0 <= self.saturation < 1, f"jitter.saturation must be in [0, 1); got {self.saturation}"
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.brightness > 0 or self.contrast > 0 or self.saturation > 0
+
+
+def color_jitter(x: torch.Tensor, cfg: JitterConfig, gen: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast and per-channel colour jitter of a batch (B, C, H, W), batched."""
+    b, c = x.shape[:2]
+
+    def uniform(shape: tuple[int, ...], half: float) -> torch.Tensor:
+        return ((torch.rand(shape, generator=gen) * 2 - 1) * half).to(x.device, x.dtype)
+
+    if cfg.contrast:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+        x = (x - mean) * (1 + uniform((b, 1, 1, 1), cfg.contrast)) + mean
+    if cfg.saturation and c > 1:
+        x = x * (1 + uniform((b, c, 1, 1), cfg.saturation))
+    if cfg.brightness:
+        x = x + uniform((b, 1, 1, 1), cfg.brightness)
+    return x
+
+
+def image_augment(
+    cfg: AugmentConfig | None, jitter: JitterConfig | None = None
+) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+    """One batched transform: geometry (`apply`), then colour jitter, from one generator.
+
+    None when nothing is switched on (so no generator is drawn at all).
+    """
+    geometry = cfg if cfg is not None and cfg.active else None
+    colour = jitter if jitter is not None and jitter.active else None
+    if geometry is None and colour is None:
+        return None
+
+    def transform(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if geometry is not None:
+            x = apply(geometry, x, gen)
+        if colour is not None:
+            x = color_jitter(x, colour, gen)
+        return x
+
+    return transform

@@ -12,8 +12,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from tamrin.data.loader import Normalizer
 from tamrin.data.splits import stratified_holdout
+
+
+@dataclass
+class Normalizer:
+    """Per-channel mean/std computed on the training images (uint8 scale)."""
+
+    mean: torch.Tensor  # (C,)
+    std: torch.Tensor  # (C,)
+
+    @classmethod
+    def fit(cls, images: torch.Tensor) -> Normalizer:
+        x = images.double()  # (N, C, H, W)
+        return cls(x.mean(dim=(0, 2, 3)).float(), x.std(dim=(0, 2, 3)).float().clamp_min(1e-6))
+
+    def __call__(self, images: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> float32 normalized, converted in chunks to bound peak memory."""
+        out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
+        mean = self.mean.to(images.device)[None, :, None, None]
+        std = self.std.to(images.device)[None, :, None, None]
+        for i in range(0, images.shape[0], chunk):
+            out[i : i + chunk] = (images[i : i + chunk].float() - mean) / std
+        return out
 
 
 @dataclass

@@ -290,6 +290,16 @@ def read_keyed_vectors(path: str | Path) -> WordVectors:
     return from_keyed_vectors(kv, str(path))
 
 
+def write_keyed_vectors(kv: Any, path: str | Path) -> None:
+    """A gensim KeyedVectors saved as ONE file at `path` (read back by `read_keyed_vectors`).
+
+    Saved through a file handle, so gensim pickles the big arrays inside instead of writing
+    `<path>.vectors.npy` beside it: the file can then be moved into place atomically as a whole.
+    """
+    with open(path, "wb") as f:
+        kv.save(f)
+
+
 # ----------------------------------------------------------------------- npy + parquet
 
 
