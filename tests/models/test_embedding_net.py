@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tamrin.errors import ConfigError
 from tamrin.models.embedding import EmbeddingConfig, build_embedding_net
 
 
@@ -40,5 +41,5 @@ def test_width_shrinks_the_network() -> None:
 
 
 def test_unknown_arch_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown embedding arch 'resnet'"):
+    with pytest.raises(ConfigError, match="unknown embedding arch 'resnet'; allowed: bn, seed"):
         build_embedding_net(EmbeddingConfig(arch="resnet"), (1, 28, 28))  # type: ignore[arg-type]

@@ -1,28 +1,101 @@
-"""Every image classifier: shapes, finite outputs, every parameter gets a gradient."""
+"""Every registered model, at smoke width (timm's tests/test_models.py): output shape on MNIST and
+CIFAR-sized inputs, finite outputs, a gradient for every parameter, train/eval modes and a
+state_dict round trip. A newly registered model gets these tests without anyone writing them."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
+from torch import nn
 
+from tamrin.models import build_model, get_model_spec, list_models
 from tamrin.models.cnn import LeNet, WideCNN
 from tamrin.models.factory import ModelConfig, build_classifier
 
-ARCHS = ["lenet", "wide", "mlp"]
+MODELS = list_models()
+SHAPES = {"mnist": (1, 28, 28), "cifar": (3, 32, 32)}  # (C, H, W)
+OUT_DIM = 7  # neither 10 classes nor a common embedding size, so nothing matches by chance
+
+
+def _smoke(name: str, shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model(name, get_model_spec(name).smoke_config(), in_shape=shape, out_dim=OUT_DIM)
+
+
+def test_every_kind_of_model_is_registered() -> None:
+    assert {"lenet", "wide", "mlp", "resnet", "embed-seed", "embed-bn"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_shape_and_finite(name: str, shape: tuple[int, int, int]) -> None:
+    model = _smoke(name, shape)
+    out = model(torch.randn(2, *shape))  # (B, C, H, W) -> (B, out_dim)
+    assert out.shape == (2, OUT_DIM)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("name", MODELS)
+def test_backward_reaches_every_parameter(name: str, shape: tuple[int, int, int]) -> None:
+    model = _smoke(name, shape)
+    out = model(torch.randn(2, *shape))
+    (out * torch.randn_like(out)).sum().backward()  # random weights: no output's gradient cancels
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"no gradient for {n}"
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient for {n}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_train_and_eval_modes(name: str) -> None:
+    model = _smoke(name, SHAPES["cifar"])
+    x = torch.randn(4, *SHAPES["cifar"])
+    model.train()
+    assert all(m.training for m in model.modules())
+    assert model(x).shape == (4, OUT_DIM)
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    with torch.no_grad():
+        first, again = model(x), model(x)
+    assert torch.isfinite(first).all()
+    assert torch.equal(first, again)  # eval mode is deterministic (no dropout, frozen BN stats)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_dict_round_trip(name: str) -> None:
+    trained = _smoke(name, SHAPES["mnist"], seed=0)
+    trained.train()
+    trained(torch.randn(8, *SHAPES["mnist"]))  # move BatchNorm running stats off their init
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = _smoke(name, SHAPES["mnist"], seed=1)
+    x = torch.randn(3, *SHAPES["mnist"])
+    trained.eval()
+    fresh.eval()
+    with torch.no_grad():
+        assert not torch.equal(trained(x), fresh(x))  # another seed: another network
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        assert torch.equal(trained(x), fresh(x))
+
+
 NORMS = ["none", "batch", "layer"]
-SHAPES = [(3, 32, 32), (1, 28, 28)]
+CLASSIFIERS = [n for n in MODELS if get_model_spec(n).config is ModelConfig]
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 @pytest.mark.parametrize("norm", NORMS)
-@pytest.mark.parametrize("arch", ARCHS)
-def test_forward_backward(arch: str, norm: str, shape: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize("arch", CLASSIFIERS)
+def test_every_norm_gives_every_weight_a_nonzero_gradient(
+    arch: str, norm: str, shape: tuple[int, int, int]
+) -> None:
     torch.manual_seed(0)
     model = build_classifier(ModelConfig(arch=arch, norm=norm, width=0.25), shape, 10)  # type: ignore[arg-type]
-    x = torch.randn(4, *shape)
-    out = model(x)
-    assert out.shape == (4, 10)
-    assert torch.isfinite(out).all()
+    out = model(torch.randn(4, *shape))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not missing, f"no gradient for {missing}"

@@ -9,12 +9,16 @@ distances lie in [0, 4] and a margin means the same thing throughout training.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tamrin.errors import ConfigError
+from tamrin.models.registry import build_model, list_models, register_model
 
 EmbeddingArch = Literal["seed", "bn"]
 
@@ -89,7 +93,33 @@ class EmbeddingNet(nn.Module):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
-def build_embedding_net(cfg: EmbeddingConfig, in_shape: tuple[int, int, int]) -> EmbeddingNet:
-    if cfg.arch not in ("seed", "bn"):
-        raise ValueError(f"unknown embedding arch {cfg.arch!r}; allowed: seed, bn")
-    return EmbeddingNet(cfg, in_shape)
+SMOKE = {"width": 0.25, "hidden": 32}  # a quarter of the channels, a narrow dense layer
+
+
+@register_model(
+    "embed-seed",
+    config=EmbeddingConfig,
+    fixed={"arch": "seed"},
+    smoke=SMOKE,
+    task="embed",
+    summary="HW14's siamese branch: 3x conv3x3 32 (2 max-pools) -> dense 128 -> embedding",
+)
+@register_model(
+    "embed-bn",
+    config=EmbeddingConfig,
+    fixed={"arch": "bn"},
+    smoke=SMOKE,
+    task="embed",
+    summary="padded conv3x3 32-32-64, each BatchNorm + max-pool -> dense 128 -> embedding",
+)
+def embedding_net(cfg: EmbeddingConfig, in_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
+    """`cfg.arch`'s network with `out_dim` (not `cfg.dim`) embedding dimensions."""
+    return EmbeddingNet(dataclasses.replace(cfg, dim=out_dim), in_shape)
+
+
+def build_embedding_net(cfg: EmbeddingConfig, in_shape: tuple[int, int, int]) -> nn.Module:
+    """The registered 'embed-<cfg.arch>' network with `cfg.dim` embedding dimensions."""
+    archs = [n.removeprefix("embed-") for n in list_models("embed-*", task="embed")]
+    if cfg.arch not in archs:
+        raise ConfigError(f"unknown embedding arch {cfg.arch!r}; allowed: {', '.join(archs)}")
+    return build_model(f"embed-{cfg.arch}", cfg, in_shape=in_shape, out_dim=cfg.dim)

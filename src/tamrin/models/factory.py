@@ -1,9 +1,13 @@
-"""Build a classifier by name from a ModelConfig; the one place recipes get image models from."""
+"""The image classifiers configured by a ModelConfig (lenet, wide, mlp), registered by name.
+
+`build_classifier(cfg, ...)` builds the registered model `cfg.arch`: the same network as
+`build_model(cfg.arch, cfg, ...)`, initialized by `cfg.init`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from torch import nn
 
@@ -12,6 +16,7 @@ from tamrin.models.cnn import LeNet, WideCNN
 from tamrin.models.layers import ActivationKind, InitKind, PoolKind, initialize
 from tamrin.models.mlp import MLP
 from tamrin.models.norm import NormKind
+from tamrin.models.registry import build_model, register_model
 
 Arch = Literal["lenet", "wide", "mlp"]
 
@@ -46,13 +51,18 @@ class ModelConfig:
 
 
 MLP_HIDDEN = [4096, 2048, 1024, 512, 256, 64]  # HW5's network
+SMOKE = {"width": 0.25}  # every layer a quarter as wide: smoke runs and the model tests
 
 
 def build_classifier(
     cfg: ModelConfig, in_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Module:
     """The network `cfg.arch` for inputs (C, H, W) and `num_classes` outputs, initialized."""
-    model = _build(cfg, in_shape, num_classes)
+    return build_model(cfg.arch, cfg, in_shape=in_shape, out_dim=num_classes)
+
+
+def _initialized(model: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """`model` with its weights re-drawn by `cfg.init` (a no-op for 'default')."""
     initialize(
         model,
         cfg.init,
@@ -64,18 +74,48 @@ def build_classifier(
     return model
 
 
-def _build(cfg: ModelConfig, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    common = dict(
+def _common(cfg: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments every ModelConfig network takes."""
+    return dict(
         norm=cfg.norm,
         width=cfg.width,
         dropout=cfg.dropout,
         act=cfg.activation,
         negative_slope=cfg.negative_slope,
     )
-    if cfg.arch == "lenet":
-        return LeNet(in_shape, num_classes, pooling=cfg.pooling, **common)  # type: ignore[arg-type]
-    if cfg.arch == "wide":
-        hidden = tuple(cfg.hidden) if cfg.hidden else (256,)
-        return WideCNN(in_shape, num_classes, pooling=cfg.pooling, hidden=hidden, **common)  # type: ignore[arg-type]
+
+
+@register_model(
+    "lenet",
+    config=ModelConfig,
+    fixed={"arch": "lenet"},
+    smoke=SMOKE,
+    summary="LeNet-5 (HW2): conv5x5 6 -> conv5x5 16 -> FC 120 -> 84; 62k parameters on CIFAR-10",
+)
+def lenet(cfg: ModelConfig, in_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
+    return _initialized(LeNet(in_shape, out_dim, pooling=cfg.pooling, **_common(cfg)), cfg)
+
+
+@register_model(
+    "wide",
+    config=ModelConfig,
+    fixed={"arch": "wide"},
+    smoke=SMOKE,
+    summary="HW2's wider CNN: conv3x3 30 -> conv3x3 30 -> FC 1080 -> 256 (model.hidden)",
+)
+def wide(cfg: ModelConfig, in_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
+    hidden = tuple(cfg.hidden) if cfg.hidden else (256,)
+    net = WideCNN(in_shape, out_dim, pooling=cfg.pooling, hidden=hidden, **_common(cfg))
+    return _initialized(net, cfg)
+
+
+@register_model(
+    "mlp",
+    config=ModelConfig,
+    fixed={"arch": "mlp"},
+    smoke=SMOKE,
+    summary="HW5's MLP on flattened pixels: 4096-2048-1024-512-256-64 (model.hidden)",
+)
+def mlp(cfg: ModelConfig, in_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
     c, h, w = in_shape
-    return MLP(c * h * w, cfg.hidden or MLP_HIDDEN, num_classes, **common)  # type: ignore[arg-type]
+    return _initialized(MLP(c * h * w, cfg.hidden or MLP_HIDDEN, out_dim, **_common(cfg)), cfg)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tamrin.config import require
+from tamrin.models.registry import build_model, register_model
 
 DEPTHS: dict[int, tuple[int, ...]] = {8: (1, 1, 1), 14: (2, 2, 2), 18: (2, 2, 2, 2)}
 
@@ -100,6 +101,16 @@ class SmallResNet(nn.Module):
         return self.fc(self.dropout(h))  # (B, K)
 
 
+@register_model(
+    "resnet",
+    config=ResNetConfig,
+    smoke={"depth": 8, "width": 8},
+    summary="small-image ResNet (3x3 stem, no max-pool); depth 8 | 14 | 18 (ResNet-18)",
+)
+def resnet(cfg: ResNetConfig, in_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
+    return SmallResNet(cfg, in_shape[0], out_dim)
+
+
 def build_resnet(cfg: ResNetConfig, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """A `SmallResNet` for images of shape (C, H, W) = `in_shape`."""
-    return SmallResNet(cfg, in_shape[0], num_classes)
+    """A `SmallResNet` for images of shape (C, H, W) = `in_shape` (the registered 'resnet')."""
+    return build_model("resnet", cfg, in_shape=in_shape, out_dim=num_classes)
