@@ -9,11 +9,13 @@ import torch
 from torch import nn
 
 from tamrin.config import seed_everything
-from tamrin.data.augment import AugmentConfig
-from tamrin.data.loader import BatchIterator
+from tamrin.data.augment import AugmentConfig, image_augment
+from tamrin.data.batches import Batches, ShuffleSampler
 from tamrin.errors import RunInterrupted
 from tamrin.train import checkpoint as ckpt
-from tamrin.train.fit import LossTerm, classification_validator, cross_entropy, fit
+from tamrin.train.callbacks import Callback
+from tamrin.train.fit import classification_validator, fit
+from tamrin.train.objectives import Classify, LossTerm, cross_entropy
 from tamrin.train.optim import TrainConfig
 
 CPU = torch.device("cpu")
@@ -24,6 +26,20 @@ def _data(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.randn(n, 1, 6, 6, generator=g)
     y = (x.mean(dim=(1, 2, 3)) > 0).long() + 2 * (x[:, 0, 0, 0] > 0).long()
     return x, y
+
+
+def BatchIterator(x, y, batch_size, *, seed=0, augment=None) -> Batches:
+    """Shuffled, augmented {"x", "y"} batches (the pre-v2 iterator's behaviour)."""
+    sampler = ShuffleSampler(len(y), batch_size, seed=seed)
+    return Batches({"x": x, "y": y}, sampler, augment={"x": image_augment(augment)})
+
+
+class _OnBatch(Callback):
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def on_batch_end(self, model, epoch, batch) -> None:
+        self.fn(epoch, batch)
 
 
 def _model() -> nn.Module:
@@ -51,7 +67,7 @@ def _train(tmp: Path | None, cfg: TrainConfig, on_batch=None) -> tuple[nn.Module
         device=CPU,
         validate=classification_validator(x[:32], y[:32]),
         checkpoint_dir=tmp,
-        on_batch=on_batch,
+        callbacks=[_OnBatch(on_batch)] if on_batch else [],
     )
     return model, result
 
@@ -125,7 +141,7 @@ def test_nan_loss_stops_and_keeps_last_good(tmp_path: Path) -> None:
         BatchIterator(x, y, 16),
         _cfg(epochs=4),
         device=CPU,
-        losses={"ce": LossTerm(exploding)},
+        objective=Classify({"ce": LossTerm(exploding)}),
         checkpoint_dir=tmp_path,
     )
     assert res.status == "stopped_nonfinite"
@@ -152,7 +168,9 @@ def test_weighted_losses_are_logged() -> None:
         "ce": LossTerm(cross_entropy(), 1.0),
         "l2": LossTerm(lambda out, _: out.pow(2).mean(), 0.5),
     }
-    res = fit(_model(), BatchIterator(x, y, 16), _cfg(epochs=1), device=CPU, losses=terms)
+    res = fit(
+        _model(), BatchIterator(x, y, 16), _cfg(epochs=1), device=CPU, objective=Classify(terms)
+    )
     row = res.history[0]
     assert row["train_loss"] == pytest.approx(
         row["train_loss_ce"] + 0.5 * row["train_loss_l2"], rel=1e-6

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tamrin.train.fit import LossFn
+from tamrin.train.objectives import LossFn
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
 WEIGHTED = (nn.Linear, nn.Conv2d)

@@ -1,9 +1,13 @@
-"""The fit loop: epochs over in-memory batches, named weighted losses, per-epoch validation,
-best-epoch tracking, early stopping, atomic checkpoints, exact resume, Ctrl-C and NaN handling.
+"""The fit loop: epochs over in-memory batches, an open training step, per-epoch validation,
+best-epoch tracking, early stopping, callbacks, atomic checkpoints, exact resume, Ctrl-C and NaN
+handling.
 
-Resume is exact on CPU: the batch order and augmentation of (epoch, batch) are pure functions of
-the seed (see `BatchIterator`), and the checkpoint holds the model, optimizer, scheduler, RNG
-states, history, and — after Ctrl-C — the position and running sums inside the epoch.
+What a step computes is the objective's business (`tamrin.train.objectives`): `fit` calls
+`objective.step(model, batch)`, back-propagates the loss it returns and accumulates its named
+parts; it never looks inside a batch or an output. Resume is exact on CPU: batch (epoch, b) is a
+pure function of the seed (see `tamrin.data.batches`), and the checkpoint holds the model,
+optimizer, scheduler, RNG states, callback states, history, and — after Ctrl-C — the position
+and running sums inside the epoch.
 """
 
 from __future__ import annotations
@@ -11,18 +15,18 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from tamrin.data.loader import BatchIterator
+from tamrin.data.batches import Batches
 from tamrin.errors import RunInterrupted
 from tamrin.train import checkpoint as ckpt
+from tamrin.train.callbacks import Callback
 from tamrin.train.inference import (
     autocast,
     classification_loss_acc,
@@ -30,35 +34,22 @@ from tamrin.train.inference import (
     predict_logits,
     prefers_channels_last,
 )
+from tamrin.train.objectives import Classify, Objective
 from tamrin.train.optim import TrainConfig, build_optimizer, build_scheduler
 
-LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (model output, targets) -> scalar
 Validator = Callable[[nn.Module], Mapping[str, float]]  # model -> {"val_loss": .., "val_acc": ..}
-LOG_EVERY = 50  # batches between host syncs (NaN check, progress text)
-
-
-@dataclass
-class LossTerm:
-    """One named part of the training objective: `weight * fn(output, targets)`."""
-
-    fn: LossFn
-    weight: float = 1.0
+LOG_EVERY = 50  # batches between host syncs (NaN check)
 
 
 @dataclass
 class FitResult:
     history: list[dict[str, float]]  # one row per epoch
     best: dict[str, Any]  # {"metric", "mode", "epoch", "value"}
-    status: str  # completed | stopped_early | stopped_nonfinite
+    status: str  # completed | stopped_early | stopped_nonfinite | pruned
     message: str = ""
     train_time_s: float = 0.0
     epochs_run: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
-    """Cross-entropy on logits (B, K) against labels (B,)."""
-    return lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing)
 
 
 def classification_validator(
@@ -103,33 +94,41 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
+def _to_layout(batch: Mapping[str, torch.Tensor], nhwc: bool) -> dict[str, torch.Tensor]:
+    """Every 4-D float field in NHWC when asked (images); other fields unchanged."""
+    if not nhwc:
+        return dict(batch)
+    return {k: memory_format(v, v.is_floating_point()) for k, v in batch.items()}
+
+
 def fit(
     model: nn.Module,
-    train: BatchIterator,
+    train: Batches,
     cfg: TrainConfig,
     *,
     device: torch.device,
+    objective: Objective | None = None,
     validate: Validator | None = None,
-    losses: Mapping[str, LossTerm] | None = None,
+    callbacks: Sequence[Callback] = (),
     checkpoint_dir: Path | None = None,
     amp: torch.dtype | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
     progress: Any = None,
-    track_accuracy: bool = True,  # False: no train_acc (outputs that are not logits: embeddings)
 ) -> FitResult:
     """Train `model` for `cfg.epochs`, resuming from `checkpoint_dir/last.pt` when it exists.
 
-    `losses` defaults to cross-entropy. `on_batch(epoch, batch)` runs after each optimizer step
-    (raising KeyboardInterrupt there acts like Ctrl-C). Raises RunInterrupted after saving on
-    Ctrl-C; a NaN/inf loss ends training with status `stopped_nonfinite` and keeps the last good
-    checkpoint.
+    `objective` defaults to cross-entropy classification of batch["x"] against batch["y"].
+    A callback's `on_epoch_end` returning a reason stops training (status "pruned" when the
+    reason says so, else "stopped_early"). Raises RunInterrupted after saving on Ctrl-C (or a
+    KeyboardInterrupt raised by `on_batch_end`); a NaN/inf loss ends training with status
+    `stopped_nonfinite` and keeps the last good checkpoint.
     """
     model.to(device)
     nhwc = cfg.channels_last and prefers_channels_last(model)
     if nhwc:  # NHWC lets oneDNN/cuDNN pick faster convolution kernels
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    losses = dict(losses or {"ce": LossTerm(cross_entropy(cfg.label_smoothing))})
+    objective = objective or Classify(label_smoothing=cfg.label_smoothing)
+    callbacks = list(callbacks)
     steps = min(len(train), cfg.max_batches or len(train))
     opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     sched = build_scheduler(opt, cfg, steps)
@@ -152,6 +151,8 @@ def fit(
         if sched is not None and saved.get("scheduler") is not None:
             sched.load_state_dict(saved["scheduler"])
         ckpt.restore_rng(saved["rng"])
+        for cb, cb_state in zip(callbacks, saved.get("callbacks") or [], strict=False):
+            cb.load_state_dict(cb_state)
         state.update({k: saved[k] for k in state})
 
     def save(path: Path | None, epoch: int, batch: int, sums: dict | None, elapsed: float) -> None:
@@ -163,6 +164,7 @@ def fit(
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "rng": ckpt.capture_rng(),
+                "callbacks": [cb.state_dict() for cb in callbacks],
                 "epoch": epoch,
                 "batch": batch,
                 "history": state["history"],
@@ -175,6 +177,9 @@ def fit(
             path,
         )
 
+    def zero() -> torch.Tensor:
+        return torch.zeros((), dtype=torch.float64, device=device)
+
     status, message = "completed", ""
     epoch_task = (
         progress.add_task("epochs", total=cfg.epochs, completed=state["epoch"])
@@ -184,22 +189,15 @@ def fit(
     batch_task = progress.add_task("batches", total=steps) if progress is not None else None
     with _StopOnSigint() as stop:
         for epoch in range(state["epoch"], cfg.epochs):
-            start_batch = state["batch"] if epoch == state["epoch"] else 0
+            resuming = epoch == state["epoch"]
+            start_batch = state["batch"] if resuming else 0
             sums: dict[str, Any] = (
                 state["sums"]
-                if (epoch == state["epoch"] and state["sums"] is not None)
-                else {
-                    "loss": torch.zeros((), dtype=torch.float64, device=device),
-                    "correct": torch.zeros((), dtype=torch.float64, device=device),
-                    "count": 0,
-                    **{
-                        f"loss_{k}": torch.zeros((), dtype=torch.float64, device=device)
-                        for k in losses
-                    },
-                }
+                if (resuming and state["sums"] is not None)
+                else {"loss": zero(), "count": 0}
             )
             sums = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in sums.items()}
-            elapsed_before = state["elapsed"] if epoch == state["epoch"] else 0.0
+            elapsed_before = state["elapsed"] if resuming else 0.0
             t0 = time.perf_counter()
             model.train()
             if batch_task is not None:
@@ -209,34 +207,32 @@ def fit(
                     completed=start_batch,
                     description=f"epoch {epoch + 1}/{cfg.epochs}",
                 )
-            for b, (xb, yb) in enumerate(train.epoch(epoch, start_batch), start=start_batch):
+            for b, batch in enumerate(train.epoch(epoch, start_batch), start=start_batch):
                 if b >= steps:
                     break
-                xb = memory_format(xb, nhwc)
+                batch = _to_layout(batch, nhwc)
                 with autocast(device, amp):
-                    out = model(xb)
-                    parts = {k: term.fn(out, yb) for k, term in losses.items()}
-                    loss = sum(losses[k].weight * v for k, v in parts.items())
+                    out = objective.step(model, batch)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[union-attr]
+                out.loss.backward()
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
                 if sched is not None:
                     sched.step()
-                n = yb.shape[0]
-                sums["loss"] += loss.detach().double() * n  # type: ignore[union-attr]
-                for k, v in parts.items():
-                    sums[f"loss_{k}"] += v.detach().double() * n
-                if track_accuracy and torch.is_tensor(out) and out.ndim == 2 and yb.ndim == 1:
-                    sums["correct"] += (out.detach().argmax(1) == yb).sum()
+                n = out.count
+                sums["loss"] += out.loss.detach().double() * n
+                for k, v in out.parts.items():
+                    if k not in sums:
+                        sums[k] = zero()
+                    sums[k] += v.detach().double() * n
                 sums["count"] += n
                 if (b + 1) % LOG_EVERY == 0 and not torch.isfinite(sums["loss"]).item():
                     break  # handled below, after the loop
                 interrupted = stop.requested
                 try:
-                    if on_batch is not None:
-                        on_batch(epoch, b)
+                    for cb in callbacks:
+                        cb.on_batch_end(model, epoch, b)
                 except KeyboardInterrupt:
                     interrupted = True
                 if batch_task is not None:
@@ -256,10 +252,12 @@ def fit(
                 )
                 break
             row: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss}
-            if len(losses) > 1:
-                row.update({f"train_loss_{k}": (sums[f"loss_{k}"] / count).item() for k in losses})
-            if track_accuracy and (sums["correct"].item() > 0 or "acc" in cfg.select):
-                row["train_acc"] = (sums["correct"] / count).item()
+            row.update(
+                {f"train_{k}": (v / count).item() for k, v in sums.items() if k not in _TOTALS}
+            )
+            row.update(objective.epoch_end())
+            for cb in callbacks:
+                cb.before_validate(model)
             if validate is not None:
                 row.update({k: float(v) for k, v in validate(model).items()})
             row["lr"] = opt.param_groups[0]["lr"]
@@ -275,12 +273,19 @@ def fit(
                     )
             else:
                 state["bad_epochs"] += 1
+            for cb in callbacks:
+                cb.after_validate(model)
+            reasons = [r for r in (cb.on_epoch_end(model, row) for cb in callbacks) if r]
             state.update(epoch=epoch + 1, batch=0, sums=None, elapsed=0.0)
             save(last, epoch + 1, 0, None, 0.0)
             if on_epoch is not None:
                 on_epoch(row)
             if epoch_task is not None:
                 progress.advance(epoch_task)
+            if reasons:
+                status = "pruned" if any("prune" in r for r in reasons) else "stopped_early"
+                message = "; ".join(reasons)
+                break
             if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
                 status = "stopped_early"
                 message = (
@@ -307,3 +312,6 @@ def fit(
         train_time_s=sum(r["seconds"] for r in history),
         epochs_run=len(history),
     )
+
+
+_TOTALS = ("loss", "count")  # accumulators that are not named parts

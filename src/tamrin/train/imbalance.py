@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from torch import nn
 
-from tamrin.train.fit import LossFn, Validator
+from tamrin.train.fit import Validator
 from tamrin.train.inference import predict_logits
+from tamrin.train.objectives import LossFn
 
 WeightKind = Literal["inverse", "effective"]
 Objective = Literal["balanced_accuracy", "macro_f1"]
@@ -227,7 +228,7 @@ def loss_for(
     inverse / effective: weighted cross-entropy; focal: focal loss; anything else (none,
     sampling, the post-hoc remedies): plain cross-entropy.
     """
-    from tamrin.train.fit import cross_entropy
+    from tamrin.train.objectives import cross_entropy
 
     if remedy in ("inverse", "effective"):
         w = class_weights(counts, remedy, beta)  # type: ignore[arg-type]

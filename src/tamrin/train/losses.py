@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from tamrin.train.fit import LossFn, cross_entropy
+from tamrin.train.objectives import LossFn, cross_entropy
 
 LossKind = Literal["ce", "mse_softmax", "mse_linear", "hinge"]
 
