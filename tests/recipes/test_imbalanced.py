@@ -43,14 +43,14 @@ def test_test_split_once_and_operating_point_on_val_only(
         monkeypatch.setattr(recipe_module, name, spy(name, getattr(recipe_module, name)))
     monkeypatch.setattr(ImageSplits, "take_test", take_test)
     val_labels: list[np.ndarray] = []
-    original_prepare = recipe_module.prepare_images
+    original_split = recipe_module.split_images
 
-    def prepare(*args, **kwargs):
-        splits = original_prepare(*args, **kwargs)
+    def split(*args, **kwargs):
+        splits = original_split(*args, **kwargs)
         val_labels.append(splits.val_y.cpu().numpy().copy())
         return splits
 
-    monkeypatch.setattr(recipe_module, "prepare_images", prepare)
+    monkeypatch.setattr(recipe_module, "split_images", split)
     result = runner.run(
         "mnist-imbalanced", {"remedy": remedy}, smoke=True, out=tmp_path, quiet=True
     )

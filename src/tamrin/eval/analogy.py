@@ -485,6 +485,28 @@ def cosine(wv: WordVectors, w1: str, w2: str) -> float:
     return float(wv.unit[wv.index_of(w1)] @ wv.unit[wv.index_of(w2)])
 
 
+def rank_of(wv: WordVectors, positive: Sequence[str], negative: Sequence[str], word: str) -> int:
+    """1-based rank of `word` among `most_similar(positive, negative)` answers (-1: never)."""
+    ranked = most_similar(wv, positive, negative, topn=len(wv))
+    return next((i + 1 for i, (w, _) in enumerate(ranked) if w == word), -1)
+
+
+def covered_questions(
+    sections: Sequence[AnalogySection], models: Sequence[WordVectors], restrict_vocab: int
+) -> list[AnalogySection]:
+    """The questions whose four words every model knows (case-insensitive, as evaluated).
+
+    Scoring another model on just these compares it with `models` on the same questions.
+    """
+    keys = [{w.upper() for w in m.words[:restrict_vocab]} for m in models]
+    return [
+        AnalogySection(
+            s.name, [q for q in s.questions if all(w.upper() in k for k in keys for w in q)]
+        )
+        for s in sections
+    ]
+
+
 # ----------------------------------------------------------------------- word similarity
 
 

@@ -124,27 +124,6 @@ def distance_histogram_figure(
     return fig
 
 
-def curves_figure(
-    history: Sequence[dict[str, float]], panels: Sequence[tuple[str, Sequence[str]]]
-) -> Figure:
-    """Per-epoch curves: one panel per (title, history columns)."""
-    fig = Figure(figsize=(4.6 * len(panels), 3.4))
-    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
-    for i, (title, columns) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        for col in columns:
-            ys = [row.get(col, float("nan")) for row in history]
-            if not all(np.isnan(ys)):
-                ax.plot(epochs, ys, marker="o", label=col)
-        ax.set_xlabel("epoch")
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def _palette(n: int) -> np.ndarray:
     import matplotlib
 

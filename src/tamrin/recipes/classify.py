@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from tamrin.data.augment import AugmentConfig
 from tamrin.models.factory import ModelConfig
 from tamrin.registry import RunContext, SeedFigure, recipe
-from tamrin.train.classifier import ClassifierConfig, run_classifier, smoke_shrink
+from tamrin.tasks.classification import ClassifierConfig, run_classifier, smoke_shrink
 from tamrin.train.optim import TrainConfig
 
 

@@ -46,17 +46,11 @@ import numpy as np
 import torch
 
 from tamrin.config import require
-from tamrin.data.augment import AugmentConfig
+from tamrin.data.augment import AugmentConfig, JitterConfig
 from tamrin.data.catalog import DERMAMNIST_CLASSES
 from tamrin.data.datasets import ImageDataset, load_images
-from tamrin.data.imbalance import (
-    ImbalancedBatches,
-    JitterConfig,
-    fit_counts,
-    resample_to_counts,
-)
+from tamrin.data.imbalance import fit_counts, resample_to_counts
 from tamrin.data.medmnist import DERMAMNIST_COUNTS, read_npz
-from tamrin.data.prepare import ImageSplits, prepare_images
 from tamrin.eval.calibration import (
     confusion_pair_figure,
     operating_point_figure,
@@ -68,8 +62,14 @@ from tamrin.eval.calibration import (
 from tamrin.eval.metrics import classification_metrics
 from tamrin.models.resnet import ResNetConfig, build_resnet
 from tamrin.registry import RunContext, SeedFigure, StudySpec, Variant, recipe, register_study
-from tamrin.train.device import autocast_dtype
-from tamrin.train.fit import LossTerm, fit
+from tamrin.tasks.classification import (
+    image_batches,
+    outputs,
+    split_images,
+    test_logits,
+    train_classifier,
+)
+from tamrin.tasks.training import log_model, precision_dtype
 from tamrin.train.imbalance import (
     Objective,
     OperatingPoint,
@@ -79,7 +79,7 @@ from tamrin.train.imbalance import (
     imbalance_validator,
     loss_for,
 )
-from tamrin.train.inference import predict_logits
+from tamrin.train.objectives import LossTerm
 from tamrin.train.optim import TrainConfig
 
 Remedy = Literal["none", "inverse", "effective", "sampling", "focal", "logit-adjust", "class-bias"]
@@ -274,16 +274,9 @@ def _summary(m: dict[str, Any]) -> dict[str, Any]:
 def _run(cfg: ImbalanceConfig, ctx: RunContext, ds: ImageDataset, source: str) -> None:
     """Train with `cfg.remedy`, choose the operating point on val, score the test split once."""
     counts = _log_data(ctx, ds, source)
-    splits: ImageSplits = prepare_images(ds, val_fraction=0.1, split_seed=0, device=ctx.device)
+    splits = split_images(ds, ctx)  # the data set's own val split
     model = build_resnet(cfg.model, splits.in_shape, len(splits.classes))
-    ctx.log_metrics(
-        "model",
-        {
-            "arch": f"resnet{cfg.model.depth}",
-            "width": cfg.model.width,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-    )
+    log_model(ctx, model, arch=f"resnet{cfg.model.depth}", width=cfg.model.width)
     loss, weights = loss_for(cfg.remedy, counts, beta=cfg.beta, gamma=cfg.focal_gamma)
     if weights is not None:
         ctx.log_table(
@@ -292,42 +285,35 @@ def _run(cfg: ImbalanceConfig, ctx: RunContext, ds: ImageDataset, source: str) -
             [[n, c, float(w)] for n, c, w in zip(splits.classes, counts, weights, strict=True)],
             caption=f"Cross-entropy weights of remedy '{cfg.remedy}' (they sum to K).",
         )
-    amp = autocast_dtype(ctx.device)
-    batches = ImbalancedBatches(
-        splits.train_x,
-        splits.train_y,
+    amp = precision_dtype(cfg.train, ctx.device)
+    batches = image_batches(
+        splits,
         cfg.train.batch_size,
-        seed=ctx.seed,
-        balanced=cfg.remedy == "sampling",
+        ctx.seed,
         augment=cfg.augment,
         jitter=cfg.jitter,
+        sampler="balanced" if cfg.remedy == "sampling" else "shuffle",
     )
-    result = fit(
+    train_classifier(
         model,
-        batches,
+        splits,
         cfg.train,
-        device=ctx.device,
-        amp=amp,
-        validate=imbalance_validator(splits.val_x, splits.val_y, cfg.train.eval_batch_size, amp),
+        ctx,
+        batches=batches,
         losses={"loss": LossTerm(loss)},
-        checkpoint_dir=ctx.checkpoint_dir,
-        on_epoch=ctx.log_epoch,
-        progress=ctx.progress(),
+        validate=imbalance_validator(splits.val_x, splits.val_y, cfg.train.eval_batch_size, amp),
     )
-    ctx.log_fit(result)
+    val_logits = outputs(model, splits.val_x, cfg.train, ctx)
+    point, adjust, bias = _operating_point(cfg, val_logits, splits.val_y.cpu(), counts)
 
-    val_logits = predict_logits(model, splits.val_x, cfg.train.eval_batch_size, amp)
-    point, adjust, bias = _operating_point(cfg, val_logits, splits.val_y, counts)
-
-    test_x, test_y = splits.take_test()  # the only time the test split is touched
-    test_logits = predict_logits(model, test_x, cfg.train.eval_batch_size, amp).cpu()
-    if not torch.isfinite(test_logits).all():
-        ctx.log_note("The test split was not scored: the model's outputs are not finite.")
+    scored = test_logits(model, splits, cfg.train, ctx)  # the only time test is touched
+    if scored is None:
         return
-    y = test_y.cpu().numpy()
-    proba = torch.softmax(point.apply(test_logits), dim=1).numpy()
+    test_logits_, test_y = scored
+    y = test_y.numpy()
+    proba = torch.softmax(point.apply(test_logits_), dim=1).numpy()
     ctx.log_predictions(y, proba, splits.classes)
-    _log_evaluation(cfg, ctx, y, proba, test_logits, (point, adjust, bias), splits.classes)
+    _log_evaluation(cfg, ctx, y, proba, test_logits_, (point, adjust, bias), splits.classes)
 
 
 def _log_evaluation(

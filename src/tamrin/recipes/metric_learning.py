@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,32 +44,30 @@ from torch import nn
 
 from tamrin.config import require
 from tamrin.data.augment import AugmentConfig
-from tamrin.data.pk_sampler import PKSampler
-from tamrin.data.prepare import ImageSplits, prepare_images
+from tamrin.data.prepare import ImageSplits
 from tamrin.data.splits import stratified_holdout
 from tamrin.eval import embedding_figures as figs
+from tamrin.eval.figures import history_panels
 from tamrin.eval.retrieval import knn, pair_distances, retrieval_metrics, silhouette
 from tamrin.models.embedding import EmbeddingConfig, build_embedding_net
 from tamrin.registry import RunContext, StudySpec, Variant, recipe, register_study
-from tamrin.train.device import autocast_dtype
-from tamrin.train.fit import LossTerm, fit
-from tamrin.train.inference import predict_logits
+from tamrin.tasks.classification import ImageData, SplitConfig, load_splits, outputs, pk_batches
+from tamrin.tasks.training import log_model, train
+from tamrin.train.objectives import Triplet
 from tamrin.train.optim import TrainConfig
 from tamrin.train.triplet import MINERS, Distance, Miner, TripletObjective
 
-ImageData = Literal["mnist", "fashion-mnist", "cifar10"]
 KS = (1, 2, 4, 8)  # recall@k cut-offs
 
 
 @dataclass
-class TripletConfig:
-    """A triplet-loss embedding: data, network, mining, training budget, evaluation and figures."""
+class TripletConfig(SplitConfig):
+    """A triplet-loss embedding: data, network, mining, training budget, evaluation and figures.
+
+    `split_seed` also seeds the reference subsets (the same for every seed).
+    """
 
     data: ImageData = "mnist"  # mnist | fashion-mnist | cifar10
-    val_fraction: float = 0.1  # stratified hold-out of train (val queries), in (0, 1)
-    split_seed: int = 0  # seed of the hold-out and of the reference subsets (same for all seeds)
-    train_subset: int | None = None  # train on a stratified subset of this size (None = all)
-    test_subset: int | None = None  # evaluate on a stratified test subset (smoke runs only)
     model: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     miner: Miner = "semi-hard"  # random (the seed) | batch-all | batch-hard | semi-hard
     margin: float = 0.4  # α of the triplet loss (the seed's 0.4), in distance units
@@ -98,9 +96,7 @@ class TripletConfig:
     hist_pairs: int = 20000  # positive and negative pairs in the distance histograms
 
     def validate(self) -> None:
-        require(
-            0 < self.val_fraction < 1, f"val_fraction must be in (0, 1); got {self.val_fraction}"
-        )
+        super().validate()
         require(self.miner in MINERS, f"miner must be one of {MINERS}; got {self.miner!r}")
         require(self.margin > 0, f"margin must be > 0; got {self.margin}")
         require(self.k >= 2, f"k (images per class) must be >= 2; got {self.k}")
@@ -148,7 +144,7 @@ def _subset(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
 
 def _embed(model: nn.Module, x: torch.Tensor, cfg: TripletConfig, ctx: Any) -> torch.Tensor:
     """(N, D) float32 embeddings on the CPU, in eval mode."""
-    return predict_logits(model, x, cfg.train.eval_batch_size, autocast_dtype(ctx.device)).cpu()
+    return outputs(model, x, cfg.train, ctx)
 
 
 def _display(images: torch.Tensor) -> np.ndarray:
@@ -160,18 +156,12 @@ def _display(images: torch.Tensor) -> np.ndarray:
     return (x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)).numpy()
 
 
-def _validator(
-    model_cfg: TripletConfig,
-    ctx: Any,
-    splits: ImageSplits,
-    objective: TripletObjective,
-) -> Any:
-    """Per epoch: val queries against a fixed subset of train references, plus miner stats."""
+def _validator(model_cfg: TripletConfig, ctx: Any, splits: ImageSplits) -> Any:
+    """Per epoch: val queries against a fixed subset of train references."""
     refs = _subset(splits.train_y.cpu(), model_cfg.val_refs, model_cfg.split_seed)
     ref_x, ref_y = splits.train_x[refs.to(splits.train_x.device)], splits.train_y.cpu()[refs]
 
     def run(model: nn.Module) -> dict[str, float]:
-        stats = objective.pop_stats()
         r_emb = _embed(model, ref_x, model_cfg, ctx)
         q_emb = _embed(model, splits.val_x, model_cfg, ctx)
         m = retrieval_metrics(q_emb, splits.val_y.cpu(), r_emb, ref_y, ks=(1,), knn_k=1)
@@ -179,10 +169,32 @@ def _validator(
             "val_p_at_1": m["precision_at_1"],
             "val_map_at_r": m["map_at_r"],
             "val_r_precision": m["r_precision"],
-            **stats,
         }
 
     return run
+
+
+@dataclass
+class _TsneLog:
+    """t-SNE panels (before, then after training) and the time spent drawing them."""
+
+    panels: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
+    seconds: float = 0.0
+    points: int = 0
+    test_s: float = 0.0  # the last test panel's seconds
+
+    def add(self, stage: str, sets: Any, seed: int) -> None:
+        """One panel per (name, embeddings, labels, subset) set; a None subset is skipped."""
+        for name, emb, y, sel in sets:
+            if sel is None:
+                continue
+            t1 = time.perf_counter()
+            xy = figs.tsne_2d(emb[sel].numpy(), seed=seed)
+            elapsed = time.perf_counter() - t1
+            self.seconds, self.points = self.seconds + elapsed, self.points + len(sel)
+            if name == "test":
+                self.test_s = elapsed
+            self.panels.append((f"{name}, {stage} training ({len(sel)})", xy, y[sel].numpy()))
 
 
 def _gallery(
@@ -222,37 +234,19 @@ def _gallery(
 
 def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
     """Load, embed before training, train with the chosen miner, evaluate retrieval, draw."""
-    from tamrin.data.datasets import load_images
-
     cfg.validate()
-    splits = prepare_images(
-        load_images(cfg.data, ctx.data_store()),
-        val_fraction=cfg.val_fraction,
-        split_seed=cfg.split_seed,
-        device=ctx.device,
-        train_subset=cfg.train_subset,
-        test_subset=cfg.test_subset,
-    )
+    splits = load_splits(cfg, ctx)
     classes = splits.classes
     test_x, test_y_dev = splits.take_test()
     test_y, train_y = test_y_dev.cpu(), splits.train_y.cpu()
     model = build_embedding_net(cfg.model, splits.in_shape)
-    ctx.log_metrics(
-        "model",
-        {
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "arch": cfg.model.arch,
-            "dim": cfg.model.dim,
-            "normalize": cfg.model.normalize,
-        },
-    )
+    log_model(ctx, model, arch=cfg.model.arch, dim=cfg.model.dim, normalize=cfg.model.normalize)
 
     # --- the untrained network: a baseline for every number and picture --------------------
     t0 = time.perf_counter()
     tsne_tr = _subset(train_y, cfg.tsne_train, cfg.split_seed) if cfg.tsne_train else None
     tsne_te = _subset(test_y, cfg.tsne_test, cfg.split_seed) if cfg.tsne_test else None
-    tsne_panels: list[tuple[str, np.ndarray, np.ndarray]] = []
-    tsne_s, tsne_points = 0.0, 0
+    tsne = _TsneLog()
     before: dict[str, Any] = {}
     hist_panels = []
     if cfg.before:
@@ -265,45 +259,29 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
         ctx.log_metrics("retrieval_before_training", before)
         pairs = pair_distances(before_test, test_y, cfg.hist_pairs, cfg.split_seed)
         hist_panels.append(("test pairs, before training", *pairs))
-        for name, emb, y, sel in (
-            ("train", before_train, train_y, tsne_tr),
-            ("test", before_test, test_y, tsne_te),
-        ):
-            if sel is None:
-                continue
-            t1 = time.perf_counter()
-            xy = figs.tsne_2d(emb[sel].numpy(), seed=ctx.seed)
-            tsne_s, tsne_points = tsne_s + time.perf_counter() - t1, tsne_points + len(sel)
-            tsne_panels.append((f"{name}, before training ({len(sel)})", xy, y[sel].numpy()))
+        tsne.add(
+            "before",
+            (("train", before_train, train_y, tsne_tr), ("test", before_test, test_y, tsne_te)),
+            ctx.seed,
+        )
         del before_train, before_test
-    eval_before_s = time.perf_counter() - t0 - tsne_s
+    eval_before_s = time.perf_counter() - t0 - tsne.seconds
 
     # --- training -----------------------------------------------------------------------------
     objective = TripletObjective(
         cfg.miner, cfg.margin, cfg.distance, track_all=cfg.track_all_triplets
     )
-    batches = PKSampler(
-        splits.train_x,
-        splits.train_y,
-        cfg.train.batch_size // cfg.k,
-        cfg.k,
-        seed=ctx.seed,
-        augment=cfg.augment,
+    batches = pk_batches(
+        splits, cfg.train.batch_size // cfg.k, cfg.k, ctx.seed, augment=cfg.augment
     )
-    result = fit(
+    result = train(
         model,
-        batches,  # type: ignore[arg-type]  (same interface as BatchIterator)
+        batches,
         cfg.train,
-        device=ctx.device,
-        amp=autocast_dtype(ctx.device),
-        validate=_validator(cfg, ctx, splits, objective),
-        losses={"triplet": LossTerm(objective)},
-        checkpoint_dir=ctx.checkpoint_dir,
-        on_epoch=ctx.log_epoch,
-        progress=ctx.progress(),
-        track_accuracy=False,
+        ctx,
+        objective=Triplet(objective),
+        validate=_validator(cfg, ctx, splits),
     )
-    ctx.log_fit(result)
 
     # --- the test split, once: test queries against every train image -------------------------
     t0 = time.perf_counter()
@@ -321,24 +299,17 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
 
     # --- pictures -------------------------------------------------------------------------------
     if tsne_te is not None or tsne_tr is not None:
-        for name, emb, y, sel in (
-            ("train", r_emb, train_y, tsne_tr),
-            ("test", q_emb, test_y, tsne_te),
-        ):
-            if sel is None:
-                continue
-            t1 = time.perf_counter()
-            xy = figs.tsne_2d(emb[sel].numpy(), seed=ctx.seed)
-            elapsed = time.perf_counter() - t1
-            tsne_s, tsne_points = tsne_s + elapsed, tsne_points + len(sel)
-            if name == "test":
-                ctx.log_metrics(
-                    "timing", {"tsne_test_after_s": elapsed, "tsne_test_points": len(sel)}
-                )
-            tsne_panels.append((f"{name}, after training ({len(sel)})", xy, y[sel].numpy()))
-        order = sorted(range(len(tsne_panels)), key=lambda i: ("after" in tsne_panels[i][0], i))
+        tsne.add(
+            "after",
+            (("train", r_emb, train_y, tsne_tr), ("test", q_emb, test_y, tsne_te)),
+            ctx.seed,
+        )
+        if tsne_te is not None:
+            ctx.log_metrics(
+                "timing", {"tsne_test_after_s": tsne.test_s, "tsne_test_points": len(tsne_te)}
+            )
         ctx.log_figure(
-            figs.tsne_figure([tsne_panels[i] for i in order], classes),
+            figs.tsne_figure(tsne.panels, classes),
             "tsne",
             f"t-SNE ({figs.tsne_backend()}) of embeddings coloured by class: train and test, "
             "before and after training.",
@@ -366,8 +337,10 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
         "distances",
         "Euclidean distances of random positive (same class) and negative test pairs.",
     )
-    ctx.log_figure(
-        figs.curves_figure(
+    ctx.log_plot(
+        "retrieval_curves",
+        "panels",
+        history_panels(
             result.history,
             [
                 ("validation retrieval", ("val_p_at_1", "val_map_at_r", "val_r_precision")),
@@ -375,7 +348,6 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
                 ("triplet loss", ("train_loss",)),
             ],
         ),
-        "retrieval_curves",
         "Per epoch: validation retrieval (val queries vs train references), the fraction of the "
         "miner's triplets with non-zero loss and of all valid triplets in the batch, the loss.",
     )
@@ -394,8 +366,8 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
             "train_s": result.train_time_s,
             "eval_before_s": eval_before_s,
             "eval_s": eval_s,
-            "tsne_s": tsne_s,
-            "tsne_points": tsne_points,
+            "tsne_s": tsne.seconds,
+            "tsne_points": tsne.points,
             "tsne_backend": figs.tsne_backend(),
         },
     )

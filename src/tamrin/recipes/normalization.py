@@ -26,10 +26,17 @@ from torch import nn
 
 from tamrin.config import copy, require
 from tamrin.data.augment import AugmentConfig
+from tamrin.eval.figures import LinesInfo
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.registry import RunContext, recipe
-from tamrin.train.classifier import ClassifierConfig, load_splits, smoke_shrink, train_on_splits
-from tamrin.train.inference import predict_logits
+from tamrin.tasks.classification import (
+    ClassifierConfig,
+    load_splits,
+    outputs,
+    smoke_shrink,
+    train_classifier,
+)
+from tamrin.tasks.training import parameter_count
 from tamrin.train.optim import TrainConfig
 
 EPS = 1e-5  # the epsilon of torch's BatchNorm1d / LayerNorm defaults
@@ -107,19 +114,6 @@ def _matrix_figure(x: np.ndarray, bn: np.ndarray, ln: np.ndarray) -> Figure:
     return fig
 
 
-def _curves_figure(curves: dict[str, list[float]]) -> Figure:
-    fig = Figure(figsize=(6, 3.6))
-    ax = fig.add_subplot(1, 1, 1)
-    for name, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
     x = np.random.default_rng(cfg.matrix_seed).integers(0, 10, (cfg.rows, cfg.cols)).astype(float)
     bn, ln = batch_norm_by_hand(x), layer_norm_by_hand(x)
@@ -184,8 +178,15 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
         variant = copy(cfg)
         variant.model.norm = norm  # type: ignore[assignment]
         model = build_classifier(variant.model, splits.in_shape, len(splits.classes))
-        result = train_on_splits(
-            model, splits, variant, ctx, name=f"norm-{norm}", log_history=False
+        result = train_classifier(
+            model,
+            splits,
+            variant.train,
+            ctx,
+            augment=variant.augment,
+            data=variant.data,
+            name=f"norm-{norm}",
+            log_history=False,
         )
         curves[norm] = [r["val_acc"] for r in result.history]
         results[norm] = result
@@ -193,7 +194,7 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
         rows.append(
             [
                 norm,
-                sum(p.numel() for p in model.parameters()),
+                parameter_count(model),
                 result.best["value"],
                 result.best["epoch"],
                 result.train_time_s,
@@ -203,8 +204,9 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
     # The run's history, classification report, confusion and ROC are BatchNorm's.
     ctx.log_fit(results["batch"])
     test_x, test_y = splits.take_test()
+    test_y = test_y.cpu()
     for row, norm in zip(rows, NORMS, strict=True):
-        logits = predict_logits(models[norm], test_x, cfg.train.eval_batch_size)
+        logits = outputs(models[norm], test_x, cfg.train, ctx)
         row.append(float((logits.argmax(1) == test_y).float().mean()))
         if norm == "batch":
             ctx.log_predictions(test_y, torch.softmax(logits, dim=1), splits.classes)
@@ -219,9 +221,11 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
         "comparison",
         {f"{r[0]}_test_acc": r[-1] for r in rows} | {f"{r[0]}_best_val_acc": r[2] for r in rows},
     )
-    ctx.log_figure(
-        _curves_figure(curves),
+    epochs = max(len(v) for v in curves.values())
+    ctx.log_plot(
         "norm_curves",
+        "lines",
+        LinesInfo(list(range(1, epochs + 1)), curves, "epoch", "validation accuracy"),
         "Validation accuracy per epoch for each normalization.",
     )
     best = max(rows, key=lambda r: r[2])

@@ -29,18 +29,19 @@ from tamrin.config import require
 from tamrin.data.augment import AugmentConfig
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.registry import RunContext, StudySpec, Variant, recipe, register_study
-from tamrin.train import diagnostics as D
-from tamrin.train.classifier import (
+from tamrin.tasks.classification import (
     ClassifierConfig,
     ImageData,
     evaluate_test,
     load_splits,
     smoke_shrink,
-    train_on_splits,
+    train_classifier,
 )
-from tamrin.train.fit import LossTerm
+from tamrin.tasks.training import log_model
+from tamrin.train import diagnostics as D
 from tamrin.train.inference import predict_logits
 from tamrin.train.losses import LossKind, classification_loss
+from tamrin.train.objectives import LossTerm
 from tamrin.train.optim import TrainConfig
 
 SATURATION_MARGINS = [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # wrong-logit leads of the probe curve
@@ -102,16 +103,14 @@ def _lab(cfg: LabConfig, ctx: RunContext) -> None:
     n = min(cfg.probe_size, splits.val_x.shape[0])
     px, py = splits.val_x[:n], splits.val_y[:n]
     loss_fn = classification_loss(cfg.loss, cfg.train.label_smoothing)
-    ctx.log_metrics(
-        "model",
-        {
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "arch": cfg.model.arch,
-            "activation": cfg.model.activation,
-            "init": cfg.model.init,
-            "pooling": cfg.model.pooling,
-            "loss": cfg.loss,
-        },
+    log_model(
+        ctx,
+        model,
+        arch=cfg.model.arch,
+        activation=cfg.model.activation,
+        init=cfg.model.init,
+        pooling=cfg.model.pooling,
+        loss=cfg.loss,
     )
     ctx.log_metrics("diagnostics", {"init": _probe(model, px, py, cfg)})
     ctx.log_metrics(
@@ -129,8 +128,15 @@ def _lab(cfg: LabConfig, ctx: RunContext) -> None:
         if int(row["epoch"]) == 1:
             ctx.log_metrics("diagnostics", {"epoch1": _probe(model, px, py, cfg)})
 
-    result = train_on_splits(
-        model, splits, cfg, ctx, losses={cfg.loss: LossTerm(loss_fn)}, after_epoch=after_epoch
+    result = train_classifier(
+        model,
+        splits,
+        cfg.train,
+        ctx,
+        augment=cfg.augment,
+        data=cfg.data,
+        losses={cfg.loss: LossTerm(loss_fn)},
+        after_epoch=after_epoch,
     )
     ctx.log_metrics("diagnostics", {"trained": _probe(model, px, py, cfg)})
     images = splits.train_x.shape[0] * result.epochs_run

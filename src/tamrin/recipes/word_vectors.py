@@ -20,15 +20,11 @@ analogy set); Levy & Goldberg 2014 (3CosMul).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-from matplotlib.figure import Figure
 
 from tamrin.config import require
 from tamrin.data.corpus import IMDB_SPLITS, imdb_sentences
@@ -39,17 +35,31 @@ from tamrin.data.vectors import (
     load_glove_package,
     read_glove_text,
     read_vectors,
+    write_keyed_vectors,
 )
 from tamrin.errors import MissingDependencyError, UserError
 from tamrin.eval.analogy import (
     AnalogyResult,
     AnalogySection,
     cosine,
+    covered_questions,
     evaluate_analogies,
     evaluate_word_pairs,
     most_similar,
+    rank_of,
     read_analogies,
     read_word_pairs,
+)
+from tamrin.eval.word_figures import (
+    PROJECTIONS,
+    cluster_figure,
+    cluster_map_info,
+    failed_analogy_figure,
+    failed_analogy_info,
+    pair_panels_info,
+    pairs_figure,
+    section_bars_info,
+    section_figure,
 )
 from tamrin.registry import RunContext, recipe
 
@@ -138,7 +148,7 @@ class ExploreConfig:
     def validate(self) -> None:
         require(self.topn >= 1, f"explore.topn must be >= 1; got {self.topn}")
         require(
-            self.projection in ("pca", "tsne"),
+            self.projection in PROJECTIONS,
             f"explore.projection must be 'pca' or 'tsne'; got {self.projection!r}",
         )
         for name, rows, n in (("near_far", self.near_far, 3), ("analogies", self.analogies, 4)):
@@ -304,114 +314,7 @@ def _section_table(
     ctx.log_table(name, ["section", "scored", "OOV", *columns], rows, caption)
 
 
-def _section_figure(columns: dict[str, AnalogyResult]) -> Figure:
-    first = next(iter(columns.values()))
-    names = [s.section for s in first.sections] + ["total"]
-    fig = Figure(figsize=(9, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / len(columns)
-    x = np.arange(len(names))
-    for k, (label, r) in enumerate(columns.items()):
-        acc = [s.accuracy for s in r.sections] + [r.overall.accuracy]
-        ax.bar(x + k * width - 0.4 + width / 2, acc, width, label=label)
-    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 # ------------------------------------------------------------------------------ exploration
-
-
-def _pca2(x: np.ndarray) -> np.ndarray:
-    """(n, D) -> (n, 2): the first two principal components (centred, via SVD)."""
-    centred = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T
-
-
-def _arrow_figure(wv: WordVectors, panels: dict[str, list[list[str]]]) -> Figure:
-    fig = Figure(figsize=(4.2 * len(panels), 4.2))
-    for k, (title, pairs) in enumerate(panels.items()):
-        ax = fig.add_subplot(1, len(panels), k + 1)
-        words = [w for p in pairs for w in p]
-        xy = _pca2(np.stack([wv.unit[wv.index_of(w)] for w in words]))
-        for j, (w0, w1) in enumerate(pairs):
-            p0, p1 = xy[2 * j], xy[2 * j + 1]
-            ax.annotate(
-                "",
-                xy=p1,
-                xytext=p0,
-                arrowprops={"arrowstyle": "->", "color": f"C{j % 10}", "lw": 1.4},
-            )
-            ax.text(p0[0], p0[1], w0, fontsize=8)
-            ax.text(p1[0], p1[1], w1, fontsize=8, color=f"C{j % 10}")
-        ax.scatter(xy[:, 0], xy[:, 1], s=8, c="k")
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def _cluster_figure(
-    wv: WordVectors, clusters: list[list[str]], projection: str, seed: int
-) -> Figure:
-    words = [w for c in clusters for w in c[1:]]
-    x = np.stack([wv.unit[wv.index_of(w)] for w in words])
-    if projection == "tsne":
-        from sklearn.manifold import TSNE
-
-        xy = TSNE(
-            2, perplexity=min(10.0, len(words) - 1.0), random_state=seed, init="pca"
-        ).fit_transform(x)
-    else:
-        xy = _pca2(x)
-    fig = Figure(figsize=(6.5, 5.2))
-    ax = fig.add_subplot(1, 1, 1)
-    start = 0
-    for k, c in enumerate(clusters):
-        n = len(c) - 1
-        pts = xy[start : start + n]
-        ax.scatter(pts[:, 0], pts[:, 1], color=f"C{k}", label=c[0], s=20)
-        for w, p in zip(c[1:], pts, strict=True):
-            ax.text(p[0], p[1], w, fontsize=7, color=f"C{k}")
-        start += n
-    ax.set_title(f"{len(clusters)} categories, {projection.upper()} of unit vectors", fontsize=9)
-    ax.legend(fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def _failed_figure(wv: WordVectors, words: list[str], answer: str, target: np.ndarray) -> Figure:
-    a, b, c, d = words
-    shown = list(dict.fromkeys([a, b, c, d, answer]))
-    x = np.stack([wv.unit[wv.index_of(w)] for w in shown] + [target])
-    xy = _pca2(x)
-    pos = dict(zip([*shown, "target"], xy, strict=True))
-    fig = Figure(figsize=(5.6, 4.6))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.scatter(xy[:, 0], xy[:, 1], s=18, c="k")
-    for w, p in pos.items():
-        label = f"{b} − {a} + {c}" if w == "target" else w
-        ax.text(p[0], p[1], " " + label, fontsize=9, color="C3" if w == "target" else "k")
-    for src, dst, colour in ((a, b, "C0"), (c, "target", "C0"), (a, c, "C2"), (b, d, "C2")):
-        ax.annotate(
-            "",
-            xy=pos[dst],
-            xytext=pos[src],
-            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.2},
-        )
-    ax.set_title(f"{a} : {b} :: {c} : ?  (expected {d}, got {answer})", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
 
 def _explore_words(cfg: ExploreConfig) -> list[str]:
@@ -510,21 +413,20 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
         "man → boy vs woman → girl": cfg.age_pairs,
     }
     ctx.log_figure(
-        _arrow_figure(wv, panels),
+        pairs_figure(pair_panels_info(wv, panels)),
         "pairs",
         "Word pairs in 2-D (PCA of each panel's unit vectors), the difference vectors "
         "drawn as arrows: parallel arrows of similar length are what analogies need.",
     )
     ctx.log_figure(
-        _cluster_figure(wv, cfg.clusters, cfg.projection, ctx.seed),
+        cluster_figure(cluster_map_info(wv, cfg.clusters, cfg.projection, ctx.seed)),
         "clusters",
         "Words of several categories; colour = category.",
     )
     a, b, c, d = cfg.failed
     got = most_similar(wv, [b, c], [a], topn=5)
-    target = wv.unit[wv.index_of(b)] + wv.unit[wv.index_of(c)] - wv.unit[wv.index_of(a)]
     ctx.log_figure(
-        _failed_figure(wv, cfg.failed, got[0][0], target / np.linalg.norm(target)),
+        failed_analogy_figure(failed_analogy_info(wv, cfg.failed, got[0][0])),
         "failed_analogy",
         "The failed analogy: the target point b − a + c (red) "
         "and the words involved, PCA of their unit vectors.",
@@ -535,7 +437,7 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
         {
             "answer": got[0][0],
             "expected": d,
-            "expected_rank": _rank(wv, [b, c], [a], d),
+            "expected_rank": rank_of(wv, [b, c], [a], d),
             f"cos_{b}_{d}": cosine(wv, b, d),
             f"cos_{a}_{c}": cosine(wv, a, c),
             f"cos_{got[0][0]}_{b}": cosine(wv, got[0][0], b),
@@ -545,17 +447,12 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
     ctx.log_note(
         f"Failed analogy: {a} : {b} :: {c} : ? gives **{got[0][0]}** "
         f"(top 5: {', '.join(w for w, _ in got)}); {d} ranks "
-        f"{_rank(wv, [b, c], [a], d)}; cos({b}, {got[0][0]}) = {cosine(wv, b, got[0][0]):.2f}, "
+        f"{rank_of(wv, [b, c], [a], d)}; cos({b}, {got[0][0]}) = {cosine(wv, b, got[0][0]):.2f}, "
         f"cos({b}, {d}) = {cosine(wv, b, d):.2f}, cos({a}, {c}) = {cosine(wv, a, c):.2f}. "
         f"With the roles of {a} and {c} exchanged ({c} : {b} :: {a} : ?) the answer is "
         f"**{fixed[0][0]}** (top 5: {', '.join(w for w, _ in fixed)})."
     )
     _seed_observations(ctx, wv, near, n_right, n_swapped, len(rows), got[0][0])
-
-
-def _rank(wv: WordVectors, positive: list[str], negative: list[str], word: str) -> int:
-    ranked = most_similar(wv, positive, negative, topn=len(wv))
-    return next((i + 1 for i, (w, _) in enumerate(ranked) if w == word), -1)
 
 
 def _seed_observations(
@@ -617,23 +514,11 @@ def _train_word2vec(
     return model, seconds, int(model.corpus_total_words) * cfg.epochs
 
 
-def _save_keyed_vectors(kv: Any, folder: Path, name: str) -> Path:
-    """The trained vectors beside the run's checkpoints (tmp file + rename, as checkpoints)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.kv"
-    tmp = folder / f".{name}.kv.tmp"
-    kv.save(str(tmp))
-    for extra in folder.glob(f".{name}.kv.tmp.*"):  # big arrays gensim stores apart
-        os.replace(extra, folder / extra.name.replace(f".{name}.kv.tmp", f"{name}.kv"))
-    os.replace(tmp, path)
-    return path
-
-
 # ------------------------------------------------------------------------------ recipes
 
 
 def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
-    cfg.vectors = "glove.6B.50d"  # the official zip through the data store (tiny in tests)
+    """Fewer words and questions; the same vectors (never another source) as the full run."""
     cfg.limit = 20_000
     cfg.eval.max_questions = 20
     return cfg
@@ -643,7 +528,7 @@ def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
     "word-vectors",
     summary="Pretrained GloVe: neighbours, analogies, pictures, exact fast analogy accuracy",
     config=WordVectorsConfig,
-    data=("analogy", "glove"),
+    data=("analogy",),  # + "glove" (the store's zip) only with vectors=glove.6B.<D>d
     smoke=_smoke_word_vectors,
     headline=(
         "analogy.3cosadd_overall",
@@ -676,7 +561,9 @@ def word_vectors(cfg: WordVectorsConfig, ctx: RunContext) -> None:
         f"Google analogy accuracy per section (first {cfg.eval.restrict_vocab:,} "
         "words, case-insensitive; questions with an unknown word skipped).",
     )
-    ctx.log_figure(_section_figure(results), "analogy_sections", "Accuracy per section.")
+    ctx.log_figure(
+        section_figure(section_bars_info(results)), "analogy_sections", "Accuracy per section."
+    )
     add = results.get("3cosadd")
     parts = [f"{m}: {r.accuracy:.4f}" for m, r in results.items()]
     ctx.log_note(
@@ -697,12 +584,12 @@ def word_vectors(cfg: WordVectorsConfig, ctx: RunContext) -> None:
 
 
 def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
+    """Fewer reviews, one epoch, narrow vectors; the same corpus and comparison vectors."""
     cfg.limit_reviews = 200
     cfg.train.epochs = 1
     cfg.train.vector_size = 16
     cfg.train.min_count = 1
     cfg.eval.max_questions = 20
-    cfg.compare = "glove.6B.50d"
     return cfg
 
 
@@ -710,7 +597,7 @@ def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
     "word2vec-train",
     summary="word2vec (skip-gram, CBOW) trained on 100,000 IMDB reviews, compared with GloVe",
     config=Word2VecConfig,
-    data=("imdb", "analogy", "glove"),
+    data=("imdb", "analogy"),  # + "glove" only with compare=glove.6B.<D>d
     smoke=_smoke_word2vec,
     headline=(
         "skipgram_analogy.3cosadd_overall",
@@ -744,7 +631,11 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
         model, seconds, n_words = _train_word2vec(
             sentences, name == "skipgram", cfg.train, ctx.seed
         )
-        _save_keyed_vectors(model.wv, ctx.checkpoint_dir, name)
+        ctx.log_artifact(
+            f"{name}.kv",
+            lambda path, kv=model.wv: write_keyed_vectors(kv, path),
+            f"word2vec {name} vectors trained on IMDB (gensim KeyedVectors.load(path))",
+        )
         wv = from_keyed_vectors(model.wv, f"word2vec {name} on IMDB")
         trained[name] = wv
         ctx.log_metrics(
@@ -798,7 +689,7 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
             ]
         )
         # the fair comparison: GloVe on exactly the questions the IMDB vocabulary covers
-        same = _covered(
+        same = covered_questions(
             _analogy_sections(cfg.eval, ctx), list(trained.values()), cfg.eval.restrict_vocab
         )
         columns["GloVe 3CosAdd, same questions"] = evaluate_analogies(
@@ -834,7 +725,7 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
         "the IMDB vocabulary covers ('scored' and 'OOV' are the IMDB models').",
     )
     ctx.log_figure(
-        _section_figure(columns),
+        section_figure(section_bars_info(columns)),
         "analogy_sections",
         "Analogy accuracy per section: a movie-review corpus vs a general one.",
     )
@@ -858,19 +749,6 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
         + ". "
         + _comparison_sentence(columns)
     )
-
-
-def _covered(
-    sections: list[AnalogySection], models: list[WordVectors], restrict_vocab: int
-) -> list[AnalogySection]:
-    """The questions whose four words every model knows (case-insensitive, as evaluated)."""
-    keys = [{w.upper() for w in m.words[:restrict_vocab]} for m in models]
-    return [
-        AnalogySection(
-            s.name, [q for q in s.questions if all(w.upper() in k for k in keys for w in q)]
-        )
-        for s in sections
-    ]
 
 
 def _comparison_sentence(columns: dict[str, AnalogyResult]) -> str:
