@@ -32,16 +32,28 @@ def test_list_shows_every_recipe(capsys: pytest.CaptureFixture[str]) -> None:
         (["run", "study-inti"], "did you mean 'study-init'?"),
         (["run", "study-loss", "--seeds", "1"], "a study needs --seeds >= 2"),
         (["run", "study-loss", "--set", "model.activaton=relu"], "unknown config key"),
+        (["run", "study-loss", "--seeds", "0"], "a study needs --seeds >= 2"),
+        (["run", "cifar10-lenet", "--seeds", "0"], "a run needs --seeds >= 1; got 0"),
+        (["run", "cifar10-lenet", "--data-dir", ""], "--data-dir is empty"),
+        (["run", "cifar10-lenet", "--data-dir", "/nonexistent/data"], "is not a folder"),
+        (["run", "study-loss", "--data-dir", "/nonexistent/data"], "is not a folder"),
+        (["run", "study-loss", "--config", "x.json"], "its cells take --set overrides"),
     ],
 )
 def test_user_errors_are_short(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the default --out is ./runs: nothing may appear here
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) <= 2
+    assert list(tmp_path.iterdir()) == [], "an input error made a folder"
 
 
 def test_missing_data_names_the_fix(
@@ -59,6 +71,7 @@ def test_missing_data_names_the_fix(
     catalog["mnist"] = type(spec)("mnist", (type(layout)(files),), classes=spec.classes)
     monkeypatch.setattr(store, "CATALOG", catalog)
     monkeypatch.setenv("TAMRIN_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
     code = main(
         [
             "run",
@@ -77,6 +90,7 @@ def test_missing_data_names_the_fix(
     assert code == 2
     assert "train-images-idx3-ubyte.gz" in err and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in err
     assert "TAMRIN_DATA" in err or "--data-dir" in err
+    assert not (tmp_path / "runs").exists(), "a missing data set left a run folder"
 
 
 def test_run_report_runs(
@@ -91,7 +105,8 @@ def test_run_report_runs(
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.html").exists()
     assert main(["runs", "--out", str(out)]) == 0
-    assert "cifar10-lenet" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "cifar10-lenet" in listing and "CIFAR-10" in listing and "completed" in listing
 
 
 def test_help_config_lists_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:

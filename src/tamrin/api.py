@@ -5,24 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tamrin import registry, runner
+from tamrin import registry, rundir, runner
 
 
 def run(
     name: str,
     *,
     seed: int = 0,
-    seeds: int = 1,
+    seeds: int | None = None,
     smoke: bool = False,
     data_dir: str | None = None,
     out: str | Path = runner.DEFAULT_OUT,
     device: str = "auto",
     quiet: bool = False,
+    workers: int | None = None,
     **overrides: Any,
-) -> runner.RunResult | runner.GroupResult:
-    """Run a recipe; keyword overrides are config keys (`epochs=3`, `**{"train.lr": 0.1}`).
+) -> Any:
+    """Run a recipe or a study; keyword overrides are config keys (`epochs=3`,
+    `**{"train.lr": 0.1}`).
 
-    Returns a RunResult (one seed) or GroupResult (several); both display inline in notebooks.
+    Returns a RunResult (one seed), a GroupResult (several seeds of a recipe) or a StudyResult
+    (a study: every variant × seeds); all display inline in notebooks.
+
+    >>> tamrin.run("cifar10-lenet", smoke=True, epochs=1)  # doctest: +SKIP
+    >>> tamrin.run("study-loss", smoke=True)  # doctest: +SKIP
     """
     return runner.run(
         name,
@@ -34,19 +40,25 @@ def run(
         out=out,
         device=device,
         quiet=quiet,
+        workers=workers,
     )
 
 
-def resume(run_dir: str | Path, *, quiet: bool = False) -> runner.RunResult:
-    """Continue an interrupted or killed run from its last checkpoint."""
+def resume(run_dir: str | Path, *, quiet: bool = False) -> Any:
+    """Continue an interrupted or killed run (or study) from where it stopped."""
+    if rundir.is_study_dir(Path(run_dir)):
+        from tamrin.studies.grid import resume_study
+
+        return resume_study(run_dir, quiet=quiet)
     return runner.resume(run_dir, quiet=quiet)
 
 
 def report(run_dir: str | Path) -> Path:
-    """Rebuild report.html / report.md (and figures) from a run folder alone."""
-    from tamrin.eval.report import write_report
+    """Rebuild report.html / report.md (and every figure) of a run, seed-group or study folder
+    from the folder alone; returns the HTML path."""
+    from tamrin.eval.report import write_folder_report
 
-    html, _ = write_report(Path(run_dir))
+    html, _ = write_folder_report(Path(run_dir))
     return html
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tamrin import config as C
 from tamrin import registry, runner
@@ -31,10 +32,25 @@ def _cmd_list(args: argparse.Namespace) -> None:
     console.print(studies)
 
 
-def _run_study(args: argparse.Namespace, overrides: dict) -> None:
-    from tamrin.studies import run_study
-
-    run_study(
+def _cmd_run(args: argparse.Namespace) -> None:
+    is_study = registry.is_study(args.name)
+    if args.help_config:
+        name = registry.get_study(args.name).recipe if is_study else args.name
+        if is_study:
+            print(f"# {args.name} is a study of {name}: its cells take these keys with --set")
+        recipe = registry.get(name)
+        docs = C.field_docs(recipe.config_cls)
+        cfg = recipe.default_config()
+        for key in C.leaf_keys(cfg):
+            value = C.lookup(C.to_dict(cfg), key)
+            print(f"{key} = {value!r}    # {docs.get(key, '')}")
+        return
+    if not is_study:
+        registry.get(args.name)  # an unknown name fails before the overrides are echoed
+    overrides = C.parse_set_args(args.set or [])
+    for key, value in overrides.items():
+        print(f"override{' (every cell)' if is_study else ''}: {key} = {value!r}")
+    runner.run(
         args.name,
         overrides,
         seed=args.seed,
@@ -43,92 +59,61 @@ def _run_study(args: argparse.Namespace, overrides: dict) -> None:
         data_dir=args.data_dir,
         out=args.out,
         device=args.device,
-        workers=args.workers,
-        quiet=args.quiet,
-    )
-
-
-def _cmd_run(args: argparse.Namespace) -> None:
-    if registry.is_study(args.name):
-        study = registry.get_study(args.name)
-        if args.help_config or args.config:
-            raise TamrinError(
-                f"{args.name} is a study of recipe {study.recipe}: its cells take --set "
-                f"overrides (tamrin run {study.recipe} --help-config lists the keys)"
-            )
-        overrides = C.parse_set_args(args.set or [])
-        for key, value in overrides.items():
-            print(f"override (every cell): {key} = {value!r}")
-        _run_study(args, overrides)
-        return
-    recipe = registry.get(args.name)
-    if args.help_config:
-        docs = C.field_docs(recipe.config_cls)
-        cfg = recipe.default_config()
-        for key in C.leaf_keys(cfg):
-            value = C.lookup(C.to_dict(cfg), key)
-            print(f"{key} = {value!r}    # {docs.get(key, '')}")
-        return
-    overrides = C.parse_set_args(args.set or [])
-    for key, value in overrides.items():
-        print(f"override: {key} = {value!r}")
-    runner.run(
-        args.name,
-        overrides,
-        seed=args.seed,
-        seeds=args.seeds or 1,
-        smoke=args.smoke,
-        data_dir=args.data_dir,
-        out=args.out,
-        device=args.device,
         config_file=args.config,
         quiet=args.quiet,
+        workers=args.workers,
     )
 
 
 def _cmd_resume(args: argparse.Namespace) -> None:
-    from tamrin.studies.grid import is_study_dir, resume_study
+    from tamrin.rundir import is_study_dir
+    from tamrin.studies.grid import resume_study
 
-    if is_study_dir(args.run_dir):
+    if is_study_dir(Path(args.run_dir)):
         resume_study(args.run_dir, quiet=args.quiet)
     else:
         runner.resume(args.run_dir, quiet=args.quiet)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from tamrin.eval.report import write_folder_report
 
-    from tamrin.eval.report import write_group_report, write_report
-    from tamrin.eval.study_report import summarize_study, write_study_report
-    from tamrin.studies.grid import is_study_dir
-
-    path = Path(args.run_dir)
-    if is_study_dir(path):
-        runner.write_json(path / "summary.json", summarize_study(path))
-        html, md = write_study_report(path)
-    elif (path / "summary.json").exists():
-        html, md = write_group_report(path)
-    else:
-        html, md = write_report(path)
-    print(f"report: {html}\n        {md}")
+    html, _ = write_folder_report(Path(args.run_dir))
+    print(f"report: {html}\n        {html.with_suffix('.md')}")
 
 
 def _cmd_runs(args: argparse.Namespace) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
+    from tamrin.rundir import data_title
+
     rows = runner.list_runs(args.out)
-    table = Table(title=f"runs under {args.out}")
-    for col in ("recipe", "seed", "status", "test acc", "wall s", "folder"):
-        table.add_column(col)
-    for r in rows:
-        acc = f"{r['accuracy']:.4f}" if isinstance(r["accuracy"], float) else ""
-        wall = f"{r['wall_time_s']:.0f}" if isinstance(r["wall_time_s"], float) else ""
-        status = r["status"] + (" (smoke)" if r["smoke"] else "")
-        table.add_row(r["recipe"], str(r["seed"]), status, acc, wall, r["run_dir"])
-    Console(width=max(Console().width, 140)).print(table)
     if not rows:
         print(f"no runs under {args.out} (tamrin run NAME writes them)")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name · folder", overflow="fold", min_width=24)
+    table.add_column("data", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("seeds", justify="right", no_wrap=True)
+    table.add_column("status")
+    table.add_column("acc", justify="right", no_wrap=True)
+    for r in rows:
+        acc = r["accuracy"]
+        kind = "study · " if r["kind"] == "study" else ""
+        table.add_row(
+            f"{r['name']}\n[dim]{kind}{Path(r['run_dir']).name}[/dim]",
+            data_title(r["data"]) if r["data"] else "",
+            r["date"][:10],
+            r["seeds"],
+            r["status"] + (", smoke" if r["smoke"] else ""),
+            f"{acc:.4f}" if isinstance(acc, float) else "",
+        )
+    console = Console()
+    console.print(f"runs under {args.out} (acc: test accuracy, a seed group's mean)", markup=False)
+    console.print(table)
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
@@ -138,7 +123,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
     from tamrin.data.store import DataStore
 
     store = DataStore(args.data_dir)
-    console = Console(width=max(Console().width, 140))
+    console = Console()
     if args.action == "status":
         table = Table(title="data sets")
         for col in ("name", "state", "root"):
@@ -168,6 +153,13 @@ def _cmd_data(args: argparse.Namespace) -> None:
                 "tamrin data fetch needs a data set name, e.g. tamrin data fetch mnist"
             )
         print(f"{args.name}: {store.fetch(args.name)}")
+
+
+def _precision_override(value: str) -> str:
+    """`--precision X` is sugar for `--set train.precision=X` (it joins the --set list)."""
+    if value not in ("auto", "fp32", "bf16"):
+        raise argparse.ArgumentTypeError(f"must be auto, fp32 or bf16; got {value!r}")
+    return f"train.precision={value}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
     p.add_argument("--out", default=str(runner.DEFAULT_OUT), help="where run folders go")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--precision",
+        dest="set",
+        action="append",
+        type=_precision_override,
+        metavar="{auto,fp32,bf16}",
+        help="bf16 autocast or fp32 (same as --set train.precision=...; auto: where faster)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--help-config", action="store_true", help="print every config key and exit")
     p = add("resume", _cmd_resume, "continue an interrupted or killed run")

@@ -26,10 +26,15 @@ class SeedFigure:
     text: str  # what the seed reported, in words ("62% test accuracy after 5 epochs, batch 4")
     value: float  # the number, as a fraction where it is a rate (0.62)
     metric: str  # the metrics.json key ours is compared on ("test.accuracy")
+    data: str = ""  # the data set it was measured on ("" at registration: the recipe's first)
 
 
 class RunContext(Protocol):
-    """What a recipe may do with its run: read its settings, log, checkpoint. Never write files."""
+    """What a recipe may do with its run: read its settings, log, checkpoint, keep artifacts.
+
+    A recipe never writes files itself: files it produces (trained vectors, encoders) go through
+    `log_artifact`, which the run writes atomically into artifacts/.
+    """
 
     seed: int
     device: Any  # torch.device
@@ -45,6 +50,12 @@ class RunContext(Protocol):
     ) -> None: ...
     def log_note(self, text: str) -> None: ...
     def log_figure(self, fig: Any, name: str, caption: str = "") -> None: ...
+    def log_plot(
+        self, name: str, kind: str, data: Any, caption: str = ""
+    ) -> None: ...  # data as figures/<name>.json, drawn by kind (tamrin.eval.figures); redrawable
+    def log_artifact(
+        self, name: str, save: Callable[[Path], None], caption: str = ""
+    ) -> Path: ...  # save(tmp path) -> artifacts/<name>, renamed atomically
     def log_predictions(self, y_true: Any, proba: Any, class_names: Sequence[str]) -> None: ...
     def progress(self) -> Any: ...
 
@@ -65,6 +76,22 @@ class Recipe:
 
     def default_config(self) -> Any:
         return self.config_cls()
+
+    def data_needs(self, cfg: Any) -> tuple[str, ...]:
+        """The data sets a run of this config reads: the config's `data` field where it has one.
+
+        A recipe without that field is not checked up front (what it reads may depend on other
+        settings, e.g. word-vectors' `vectors`); its data is checked when it runs.
+        """
+        data = getattr(cfg, "data", None)
+        return (data,) if isinstance(data, str) and data in self.data else ()
+
+    def data_set(self, cfg: Any) -> str:
+        """The data set a run of `cfg` is measured on: its `data` field, else the first listed."""
+        data = getattr(cfg, "data", None)
+        if isinstance(data, str) and data:
+            return data
+        return self.data[0] if self.data else ""
 
     @property
     def doc(self) -> str:
@@ -100,7 +127,7 @@ def recipe(
             config,
             fn,
             tuple(data),
-            seed,
+            dataclasses.replace(seed, data=data[0]) if seed and data and not seed.data else seed,
             smoke or (lambda c: c),
             tuple(headline),
             fn.__module__,

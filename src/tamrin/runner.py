@@ -7,11 +7,12 @@ checkpoints/, predictions.npz, figures/, report.html, report.md. The recipe only
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
+import os
+import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,10 @@ import numpy as np
 import torch
 
 from tamrin import config as C
-from tamrin import registry
+from tamrin import registry, rundir
 from tamrin._version import __version__
 from tamrin.config import lookup
-from tamrin.errors import ConfigError, RunDirError, RunInterrupted
+from tamrin.errors import ConfigError, RunDirError, RunInterrupted, UserError
 from tamrin.registry import Recipe
 
 DEFAULT_OUT = Path("runs")
@@ -111,19 +112,7 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (tmp file + rename): a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic | torch.Tensor):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serializable: {type(obj).__name__}")
+write_json = rundir.write_json  # the one atomic JSON writer (kept here under its old name)
 
 
 class Run:
@@ -144,7 +133,7 @@ class Run:
         self.recipe, self.cfg, self.seed, self.run_dir = recipe, cfg, seed, run_dir
         self.device, self.smoke, self.data_dir, self.quiet = device, smoke, data_dir, quiet
         self.checkpoint_dir = run_dir / "checkpoints"
-        self.history: list[dict[str, float]] = _read_history(run_dir / "history.csv")
+        self.history: list[dict[str, float]] = rundir.read_history(run_dir).rows
         self.metrics: dict[str, Any] = {}
         self._progress: Any = None
         self._predicted = False
@@ -159,7 +148,7 @@ class Run:
         """Append one epoch's row to history.csv (rewritten whole, so it is always complete)."""
         self.history = [r for r in self.history if r.get("epoch") != row.get("epoch")]
         self.history.append(dict(row))
-        _write_history(self.run_dir / "history.csv", self.history)
+        rundir.write_history(self.run_dir, self.history)
 
     def log_fit(self, result: Any, name: str = "") -> None:
         """Record a FitResult: the whole history, best epoch and how training ended."""
@@ -174,7 +163,7 @@ class Run:
             self.metrics.setdefault("fits", {})[name] = summary
             return
         self.history = list(result.history)
-        _write_history(self.run_dir / "history.csv", self.history)
+        rundir.write_history(self.run_dir, self.history)
         self.metrics.update(
             best=result.best,
             epochs_run=result.epochs_run,
@@ -201,15 +190,65 @@ class Run:
         self.metrics.setdefault("notes", []).append(text)
 
     def log_figure(self, fig: Any, name: str, caption: str = "") -> None:
-        """Save a matplotlib figure as figures/<name>.png and list it for the report."""
-        path = self.run_dir / "figures" / f"{name}.png"
-        path.parent.mkdir(exist_ok=True)
+        """Save a matplotlib figure as figures/<name>.png and list it for the report.
+
+        For a figure that cannot be redrawn from data; prefer `log_plot`, which `tamrin report`
+        redraws from the folder alone.
+        """
+        path = rundir.figure_path(self.run_dir, name)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        figures = [f for f in self.metrics.get("figures", []) if f["file"] != f"figures/{name}.png"]
-        self.metrics["figures"] = [*figures, {"file": f"figures/{name}.png", "caption": caption}]
+        rundir.add_figure(self.metrics, {"file": f"figures/{name}.png", "caption": caption})
+
+    def log_plot(self, name: str, kind: str, data: Any, caption: str = "") -> None:
+        """Keep a plot's data as figures/<name>.json and draw it (figures/<name>.png) with the
+        drawer registered for `kind` in `tamrin.eval.figures`; `tamrin report` redraws it."""
+        from tamrin.eval.figures import check_kind, draw, to_data
+        from tamrin.eval.report import save_figure
+
+        check_kind(kind)
+        plain = to_data(data)
+        ref = rundir.write_plot_data(self.run_dir, name, kind, plain, caption)
+        save_figure(draw(kind, plain), rundir.figure_path(self.run_dir, name))
+        rundir.add_figure(
+            self.metrics,
+            {"file": f"figures/{name}.png", "caption": caption, "data": ref, "kind": kind},
+        )
+
+    def log_artifact(self, name: str, save: Callable[[Path], None], caption: str = "") -> Path:
+        """Keep what `save(path)` writes (one file, or a folder it makes) as artifacts/<name>.
+
+        `save` writes at a temporary path inside the run folder; the result is then renamed in
+        one step, so artifacts/<name> is either absent or complete (a failed `save` leaves
+        nothing). Listed in metrics["artifacts"] for the report; returns the final path.
+        """
+        import os
+        import shutil
+        import tempfile
+
+        if not name or name != Path(name).name or name.startswith("."):
+            raise ValueError(f"artifact name must be a plain file name; got {name!r}")
+        folder = self.run_dir / "artifacts"
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))  # same disk: rename is atomic
+        try:
+            tmp, path = work / name, folder / name
+            save(tmp)
+            if not tmp.exists():
+                raise RuntimeError(f"artifact {name!r}: save() wrote nothing at the path it got")
+            files = [tmp] if tmp.is_file() else [f for f in tmp.rglob("*") if f.is_file()]
+            size = sum(f.stat().st_size for f in files)
+            if path.exists() and (path.is_dir() or tmp.is_dir()):  # rename cannot overwrite these
+                os.replace(path, work / ".replaced")
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        entry = {"name": name, "file": f"artifacts/{name}", "caption": caption, "bytes": size}
+        kept = [a for a in self.metrics.get("artifacts", []) if a["name"] != name]
+        self.metrics["artifacts"] = [*kept, entry]
+        return path
 
     def log_predictions(self, y_true: Any, proba: Any, class_names: Sequence[str]) -> None:
         """The test split's predictions: saved, and scored with the classification metrics.
@@ -223,35 +262,11 @@ class Run:
         self._predicted = True
         y = np.asarray(torch.as_tensor(y_true).cpu(), dtype=np.int64)
         p = np.asarray(torch.as_tensor(proba).float().cpu(), dtype=np.float32)
-        np.savez_compressed(
-            self.run_dir / "predictions.npz",
-            y_true=y,
-            proba=p,
-            class_names=np.array(list(class_names)),
-        )
+        rundir.write_predictions(self.run_dir, y, p, list(class_names))
         self.metrics["test"] = classification_metrics(y, p, list(class_names))
 
     def progress(self) -> Any:
         return self._progress
-
-
-def _read_history(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
-
-
-def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns or ["epoch"])
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
 
 
 def resolve_config(
@@ -280,35 +295,119 @@ def _new_run_dir(out: Path, recipe: str, seed: int, stamp: str) -> Path:
     return path
 
 
+def check_data_dir(data_dir: str | None) -> None:
+    """A given --data-dir must name existing folders (':'-separated); '' is a mistake."""
+    if data_dir is None:
+        return
+    parts = [p.strip() for p in str(data_dir).split(os.pathsep)]
+    if not any(parts):
+        raise ConfigError(
+            "--data-dir is empty; give the folder that holds the data sets, "
+            "or leave it out to use $TAMRIN_DATA"
+        )
+    for part in parts:
+        if part and not Path(part).expanduser().is_dir():
+            raise ConfigError(
+                f"--data-dir {part} is not a folder; fix: pass the folder holding the data sets "
+                f"(DIR/mnist/...), or create it for downloads"
+            )
+
+
+def check_inputs(recipe: Recipe, cfg: Any, *, device: str, data_dir: str | None) -> None:
+    """Everything a run needs, checked before its folder exists: the device, the data root and
+    the data sets the config reads (found, verified, or downloaded now through the store)."""
+    from tamrin.data.store import DataStore
+    from tamrin.train.device import resolve_device
+
+    resolve_device(device)
+    check_data_dir(data_dir)
+    needs = recipe.data_needs(cfg)
+    if needs:
+        store = DataStore(data_dir)
+        for data in dict.fromkeys(needs):
+            store.locate(data)
+
+
+def check_seeds(seeds: int, least: int = 1, what: str = "a run", why: str = "") -> None:
+    """ConfigError unless `seeds` is an integer >= `least` (`--seeds 0` must not start a run)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < least:
+        raise ConfigError(f"{what} needs --seeds >= {least}{why}; got {seeds!r}")
+
+
+def _discard_unstarted(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but its config (the recipe failed on an input
+    before training), so a user error leaves no 'unfinished' run behind."""
+    if not run_dir.is_dir() or any(p.name != rundir.CONFIG for p in run_dir.iterdir()):
+        return
+    shutil.rmtree(run_dir)
+    with contextlib.suppress(OSError):
+        run_dir.parent.rmdir()  # the recipe's folder, if this was its only run
+
+
 def run(
     name: str,
     overrides: Mapping[str, Any] | None = None,
     *,
     seed: int = 0,
-    seeds: int = 1,
+    seeds: int | None = None,
     smoke: bool = False,
     data_dir: str | None = None,
     out: str | Path = DEFAULT_OUT,
     device: str = "auto",
     config_file: str | Path | None = None,
     quiet: bool = False,
-) -> RunResult | GroupResult:
-    """Run recipe `name` for `seeds` consecutive seeds from `seed`; one seed gives a RunResult."""
+    workers: int | None = None,
+) -> Any:
+    """Run `name`, a recipe or a study: the one dispatch the CLI, the API and tests call.
+
+    A recipe runs `seeds` (default 1) consecutive seeds from `seed`: one seed gives a RunResult,
+    several a GroupResult. A study runs every variant × `seeds` (default: the study's) and gives
+    a StudyResult. Every input (name, seeds, --set values, device, data root, data sets) is
+    checked before any folder is made.
+    """
+    if registry.is_study(name):
+        if config_file is not None:
+            study = registry.get_study(name)
+            raise ConfigError(
+                f"{name} is a study of recipe {study.recipe}: its cells take --set overrides, "
+                f"not --config (tamrin run {study.recipe} --help-config lists the keys)"
+            )
+        # The runner reaches up to tamrin.studies only here (see tests/test_layers.py): a study
+        # is a grid of runner runs, and this is the one name -> result dispatch.
+        from tamrin.studies.grid import run_study
+
+        return run_study(
+            name,
+            overrides,
+            seed=seed,
+            seeds=seeds,
+            smoke=smoke,
+            data_dir=data_dir,
+            out=out,
+            device=device,
+            workers=workers,
+            quiet=quiet,
+        )
     recipe = registry.get(name)
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1; got {seeds}")
+    n_seeds = 1 if seeds is None else seeds
+    check_seeds(n_seeds)
     cfg = resolve_config(recipe, overrides, smoke=smoke, config_file=config_file)
+    check_inputs(recipe, cfg, device=device, data_dir=data_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(out)
     results = []
-    for s in range(seed, seed + seeds):
+    for s in range(seed, seed + n_seeds):
         run_dir = _new_run_dir(out, name, s, stamp)
         _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir)
-        results.append(execute(run_dir, quiet=quiet))
-    if seeds == 1:
+        try:
+            results.append(execute(run_dir, quiet=quiet))
+        except UserError:
+            _discard_unstarted(run_dir)
+            raise
+    if n_seeds == 1:
         return results[0]
     return _write_group(
-        out / name / f"{stamp}-seeds{seed}-{seed + seeds - 1}", recipe, results, quiet=quiet
+        out / name / f"{stamp}-seeds{seed}-{seed + n_seeds - 1}", recipe, results, quiet=quiet
     )
 
 
@@ -328,6 +427,10 @@ def _write_config(
         {
             "recipe": recipe.name,
             "summary": recipe.summary,
+            "title": rundir.run_title(
+                recipe.summary, recipe.data_set(cfg), recipe.data[0] if recipe.data else ""
+            ),
+            "data": recipe.data_set(cfg),
             "seed": seed,
             "config": C.to_dict(cfg),
             "smoke": smoke,
@@ -365,22 +468,9 @@ def create_run(
     return run_dir
 
 
-def is_finished(run_dir: Path) -> bool:
-    """True when the run ended on its own (completed, stopped early or on a non-finite loss)."""
-    return _read_metrics(Path(run_dir)).get("status") in FINISHED
-
-
-FINISHED = ("completed", "stopped_early", "stopped_nonfinite")
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunDirError(f"not a tamrin run folder: {run_dir} has no config.json") from None
-    except json.JSONDecodeError:
-        raise RunDirError(f"{path} is damaged (not valid JSON)") from None
+is_finished = rundir.is_finished
+FINISHED = rundir.FINISHED
+read_run_config = rundir.read_config
 
 
 def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunResult:
@@ -390,13 +480,16 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     `tamrin report RUN_DIR` still builds a cell's own).
     """
     from tamrin.eval.report import write_report
-    from tamrin.train.device import resolve_device
+    from tamrin.train.device import resolve_device, resolve_precision
 
     meta = read_run_config(run_dir)
     recipe = registry.get(meta["recipe"])
     cfg: Any = C.from_dict(recipe.config_cls, meta["config"])
     dev = resolve_device(meta.get("device_request", "auto"))
     meta["device"] = str(dev)
+    train_cfg = getattr(cfg, "train", None)
+    if isinstance(getattr(train_cfg, "precision", None), str):  # the same call training makes
+        meta["precision"] = resolve_precision(train_cfg.precision, dev).record()
     write_json(run_dir / "config.json", meta)
     C.seed_everything(meta["seed"])
     ctx = Run(
@@ -409,7 +502,7 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
         data_dir=meta.get("data_dir"),
         quiet=quiet,
     )
-    previous = _read_metrics(run_dir)
+    previous = rundir.read_metrics(run_dir, missing_ok=True)
     wall_before = float(previous.get("wall_time_s", 0.0)) if previous else 0.0
     t0 = time.perf_counter()
     status, message = "completed", ""
@@ -420,14 +513,14 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     except RunInterrupted as exc:
         status = "interrupted"
         message = f"{exc}; continue with: tamrin resume {run_dir}"
-    if not (run_dir / "history.csv").exists():
-        _write_history(run_dir / "history.csv", ctx.history)
+    if not (run_dir / rundir.HISTORY).exists():
+        rundir.write_history(run_dir, ctx.history)
     metrics = {"status": status, "status_message": message, **ctx.metrics}
     if status == "interrupted":
         metrics["status"], metrics["status_message"] = status, message
     metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
     metrics.setdefault("seed", meta["seed"])
-    write_json(run_dir / "metrics.json", metrics)
+    rundir.write_metrics(run_dir, metrics)
     if report:
         write_report(run_dir)
     result = RunResult(run_dir, metrics, ctx.history, meta)
@@ -438,22 +531,12 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     return result
 
 
-def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.json"
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}
-
-
 def resume(run_dir: str | Path, *, quiet: bool = False) -> RunResult:
     """Continue a killed or interrupted run from its last checkpoint, in the same folder."""
     run_dir = Path(run_dir)
-    read_run_config(run_dir)
-    done = _read_metrics(run_dir)
-    if done.get("status") in ("completed", "stopped_early"):
+    rundir.read_config(run_dir)
+    done = rundir.read_metrics(run_dir, missing_ok=True)
+    if done.get("status") in ("completed", "stopped_early", "pruned"):
         raise RunDirError(
             f"run {run_dir} already finished ({done['status']}); tamrin report rebuilds its report"
         )
@@ -463,13 +546,13 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> RunResult:
 def load_result(run_dir: str | Path) -> RunResult:
     """A finished run folder as a RunResult (no training)."""
     run_dir = Path(run_dir)
-    meta = read_run_config(run_dir)
-    metrics = _read_metrics(run_dir)
+    meta = rundir.read_config(run_dir)
+    metrics = rundir.read_metrics(run_dir, missing_ok=True)
     if not metrics:
         raise RunDirError(
             f"run {run_dir} has no metrics.json: it never finished (tamrin resume {run_dir})"
         )
-    return RunResult(run_dir, metrics, _read_history(run_dir / "history.csv"), meta)
+    return RunResult(run_dir, metrics, rundir.read_history(run_dir).rows, meta)
 
 
 def _write_group(
@@ -487,27 +570,114 @@ def _write_group(
     return group
 
 
-def list_runs(out: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
-    """Every run folder under `out` with its recipe, seed, status and headline numbers."""
-    rows = []
-    for cfg_path in sorted(Path(out).glob("*/*/config.json")):
-        run_dir = cfg_path.parent
+def _stamp_date(folder: Path, started: Any = None) -> str:
+    """'2025-01-31 14:05' from a folder named <YYYYmmdd-HHMMSS>..., else from `started`."""
+    try:
+        return datetime.strptime(folder.name[:15], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(started or "")[:16].replace("T", " ")
+
+
+def _seed_range(seeds: Sequence[Any]) -> str:
+    seeds = [s for s in seeds if isinstance(s, int)]
+    if not seeds:
+        return ""
+    return str(seeds[0]) if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
+
+
+def _run_row(run_dir: Path) -> dict[str, Any]:
+    meta = rundir.read_config(run_dir)
+    metrics = rundir.read_metrics(run_dir, missing_ok=True)
+    return {
+        "kind": "run",
+        "name": meta.get("recipe"),
+        "data": meta.get("data") or "",
+        "date": _stamp_date(run_dir, meta.get("started")),
+        "seeds": str(meta.get("seed", "")),
+        "smoke": bool(meta.get("smoke", False)),
+        "status": metrics.get("status", "unfinished"),
+        "accuracy": lookup(metrics, "test.accuracy"),
+        "wall_time_s": metrics.get("wall_time_s"),
+        "seed": meta.get("seed"),
+    }
+
+
+def _group_row(group_dir: Path) -> dict[str, Any]:
+    summary = rundir.read_json(group_dir / rundir.SUMMARY, "seed-group")
+    runs = [group_dir / r for r in summary.get("runs") or []]
+    statuses = []
+    for r in runs:
         try:
-            meta = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError:
+            statuses.append(rundir.status(r))
+        except RunDirError:
+            statuses.append("damaged")
+    done = sum(st in rundir.FINISHED for st in statuses)
+    smoke = False
+    if runs and rundir.is_run_dir(runs[0]):
+        with contextlib.suppress(RunDirError):
+            smoke = bool(rundir.read_config(runs[0]).get("smoke", False))
+    acc = (summary.get("headline") or {}).get("test.accuracy") or {}
+    return {
+        "kind": "seeds",
+        "name": summary.get("recipe"),
+        "data": summary.get("data") or "",
+        "date": _stamp_date(group_dir),
+        "seeds": _seed_range(summary.get("seeds") or []),
+        "smoke": smoke,
+        "status": "completed" if done == len(statuses) else f"{done}/{len(statuses)} runs",
+        "accuracy": acc.get("mean") if isinstance(acc, Mapping) else None,
+        "wall_time_s": summary.get("wall_time_s"),
+        "seed": None,
+    }
+
+
+def _study_row(study_dir: Path) -> dict[str, Any]:
+    meta = rundir.read_json(study_dir / rundir.STUDY, "study")
+    cells = meta.get("cells") or []
+    done = 0
+    for cell in cells:
+        with contextlib.suppress(RunDirError):
+            done += rundir.is_finished(study_dir / str(cell.get("dir")))
+    data = (meta.get("overrides") or {}).get("data") or ", ".join(
+        (meta.get("spec") or {}).get("data") or []
+    )
+    return {
+        "kind": "study",
+        "name": meta.get("study"),
+        "data": str(data),
+        "date": _stamp_date(study_dir, meta.get("started")),
+        "seeds": _seed_range(meta.get("seeds") or []),
+        "smoke": bool(meta.get("smoke", False)),
+        "status": "completed" if cells and done == len(cells) else f"{done}/{len(cells)} cells",
+        "accuracy": None,
+        "wall_time_s": meta.get("wall_time_s"),
+        "seed": None,
+    }
+
+
+def list_runs(out: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
+    """Every run, seed group and study folder under `out` (out/<name>/<stamp>...): its kind
+    ('run', 'seeds', 'study'), name, data set, date, seeds, status and test accuracy (a group's
+    mean). A damaged folder is listed with its status, not skipped."""
+    rows = []
+    for folder in sorted(p for p in Path(out).glob("*/*") if p.is_dir()):
+        if rundir.is_study_dir(folder):
+            read, kind = _study_row, "study"
+        elif rundir.is_run_dir(folder):
+            read, kind = _run_row, "run"
+        elif rundir.is_group_dir(folder):
+            read, kind = _group_row, "seeds"
+        else:
             continue
-        metrics = _read_metrics(run_dir)
-        rows.append(
-            {
-                "run_dir": str(run_dir),
-                "recipe": meta.get("recipe"),
-                "seed": meta.get("seed"),
-                "smoke": meta.get("smoke", False),
-                "status": metrics.get("status", "unfinished"),
-                "accuracy": lookup(metrics, "test.accuracy"),
-                "wall_time_s": metrics.get("wall_time_s"),
-            }
-        )
+        try:
+            row = read(folder)
+        except RunDirError as exc:
+            row = {"kind": kind, "name": folder.parent.name, "status": "damaged", "error": str(exc)}
+            row.update(data="", date=_stamp_date(folder), seeds="", smoke=False, seed=None)
+            row.update(accuracy=None, wall_time_s=None)
+        row["run_dir"] = str(folder)
+        row["recipe"] = row["name"]
+        rows.append(row)
     return rows
 
 
@@ -551,11 +721,12 @@ def _print_summary(result: RunResult) -> None:
     from rich.table import Table
 
     m, meta = result.metrics, result.config
-    table = Table(title=f"{meta['recipe']} (seed {meta['seed']}) — {m.get('status')}")
+    title = meta.get("title") or meta["recipe"]
+    table = Table(title=f"{meta['recipe']}: {title} (seed {meta['seed']}) — {m.get('status')}")
     table.add_column("metric")
     table.add_column("ours", justify="right")
     table.add_column("seed's", justify="right")
-    fig = meta.get("seed_figure") or {}
+    fig = rundir.seed_figure(meta) or {}
     for key in meta.get("headline", []):
         seed_val = fig.get("value") if fig.get("metric") == key else None
         table.add_row(key, _fmt(result.metric(key)), _fmt(seed_val) if seed_val is not None else "")

@@ -1,15 +1,19 @@
-"""The report's standard figures: training curves, confusion matrix, one-vs-rest ROC curves.
+"""Plot data apart from drawing (as optuna's `_get_*_info` / `_plot_*`): the standard figures of
+a run report (training curves, confusion matrix, one-vs-rest ROC) and recipe plots by kind.
 
-Each function returns a `matplotlib.figure.Figure` built without pyplot (no global state, no GUI
-backend: saving a bare `Figure` renders with Agg); the caller saves it. Plot data is computed by
-small pure functions (`curve_series`, `best_title`, `roc_curves`) so it can be tested apart from
-drawing.
+For each figure a pure function computes a plain, JSON-ready data value from a run folder's
+files (`curves_info`, `confusion_info`, `roc_info`) and a drawer turns that value into a
+`matplotlib.figure.Figure` (`draw_curves`, ...), built without pyplot (no global state, no GUI
+backend). Drawers are registered by kind (`register_drawer`), so a recipe's `ctx.log_plot(name,
+kind, data)` stores the data as figures/<name>.json and `tamrin report` redraws it from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -17,6 +21,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
+
+from tamrin.errors import ConfigError, did_you_mean
 
 # Columns drawn on each panel of the curves figure, in order; other columns that contain the panel
 # word ("loss" / "acc") are drawn too, dashed (e.g. `train_loss_ce`).
@@ -33,6 +39,76 @@ def _number(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
+
+
+# ----------------------------------------------------------------------------- the drawer registry
+
+Drawer = Callable[[Any], Figure]
+_DRAWERS: dict[str, tuple[type | None, Drawer]] = {}
+
+
+def register_drawer(kind: str, info: type | None = None) -> Callable[[Drawer], Drawer]:
+    """Register `fn(info) -> Figure` as the drawer of plot `kind`; `info` is the dataclass the
+    JSON data is turned into (None: the drawer takes the plain mapping)."""
+
+    def add(fn: Drawer) -> Drawer:
+        if kind in _DRAWERS:
+            raise ValueError(f"plot kind {kind!r} is registered twice")
+        _DRAWERS[kind] = (info, fn)
+        return fn
+
+    return add
+
+
+def plot_kinds() -> list[str]:
+    return sorted(_DRAWERS)
+
+
+def check_kind(kind: str) -> None:
+    """ConfigError naming the known kinds when `kind` has no drawer."""
+    if kind not in _DRAWERS:
+        raise ConfigError(
+            f"unknown plot kind '{kind}'{did_you_mean(kind, _DRAWERS)}; known: "
+            f"{', '.join(plot_kinds())}"
+        )
+
+
+def to_data(value: Any) -> Any:
+    """A plot data value as plain JSON data (dataclasses and numpy arrays unpacked)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_data(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, list | tuple):
+        return [to_data(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def draw(kind: str, data: Any) -> Figure:
+    """Draw plot data of `kind` (its info dataclass, or the plain mapping read from JSON)."""
+    check_kind(kind)
+    info_type, fn = _DRAWERS[kind]
+    if info_type is not None and isinstance(data, Mapping):
+        known = {f.name for f in dataclasses.fields(info_type)}
+        data = info_type(**{k: v for k, v in data.items() if k in known})
+    return fn(data)
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+@dataclass
+class CurvesInfo:
+    """Loss / accuracy per epoch: {panel: {column: values}}, the best epoch and the title."""
+
+    epochs: list[float]
+    panels: dict[str, dict[str, list[float]]]
+    best_epoch: float | None = None
+    title: str = ""
 
 
 def curve_series(history: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[float]]]:
@@ -63,10 +139,45 @@ def best_title(best: Mapping[str, Any] | None) -> str:
     return f"{mode} {metric} {shown} at epoch {best['epoch']}".strip()
 
 
-def curves_figure(history: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | None) -> Figure:
-    """Loss and accuracy (train and val) against epoch, the best epoch marked by a vertical line."""
-    panels = curve_series(history)
+def curves_info(
+    history: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | None
+) -> CurvesInfo | None:
+    """The curves of history.csv (rows) and metrics.json's `best`; None without epochs."""
+    if not history:
+        return None
     epochs = [_number(row.get("epoch", i + 1)) for i, row in enumerate(history)]
+    best_epoch = best.get("epoch") if best else None
+    return CurvesInfo(
+        epochs,
+        curve_series(history),
+        _number(best_epoch) if best_epoch is not None else None,
+        best_title(best),
+    )
+
+
+def _limits(ax: Any, xs: Sequence[float], panel: str, values: Sequence[float]) -> None:
+    """Sensible axes: a lone epoch sits in the middle of [e-1/2, e+1/2] with one tick; accuracy
+    stays in [0, 1]; a loss axis starts at 0 unless the values are far from it."""
+    finite_x = [x for x in xs if math.isfinite(x)]
+    lone = len(set(finite_x)) == 1
+    if lone:
+        e = finite_x[0]
+        ax.set_xlim(e - 0.5, e + 0.5)
+        ax.set_xticks([e])
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return
+    lo, hi = min(finite), max(finite)
+    if panel == "accuracy" and lo >= 0.0 and hi <= 1.0:
+        ax.set_ylim(0.0, 1.02)
+    elif lo >= 0.0 and (lone or hi == lo or lo < 0.5 * hi):
+        ax.set_ylim(0.0, (hi * 1.08) if hi > 0 else 1.0)
+
+
+@register_drawer("curves", CurvesInfo)
+def draw_curves(info: CurvesInfo) -> Figure:
+    """Loss and accuracy (train and val) against epoch, the best epoch marked by a vertical line."""
+    panels = info.panels
     n = max(len(panels), 1)
     fig = Figure(figsize=(5.0 * n, 3.8), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -80,47 +191,85 @@ def curves_figure(history: Sequence[Mapping[str, Any]], best: Mapping[str, Any] 
             transform=axes[0].transAxes,
         )
         axes[0].set_axis_off()
-    best_epoch = best.get("epoch") if best else None
+    few = len(info.epochs) <= 2
     for ax, (panel, series) in zip(axes, panels.items(), strict=False):
         for name, values in series.items():
             style = "-" if name in _PANELS[panel] else "--"
-            ax.plot(epochs, values, style, marker="o", markersize=3, label=name)
-        if best_epoch is not None:
+            ys = [_number(v) for v in values]
+            ax.plot(info.epochs, ys, style, marker="o", markersize=7 if few else 3, label=name)
+            if few:  # a point or two: write the values, the line says nothing
+                for x, y in zip(info.epochs, ys, strict=False):
+                    if math.isfinite(y):
+                        ax.annotate(f"{y:.3g}", (x, y), textcoords="offset points", xytext=(6, 4))
+        if info.best_epoch is not None:
             ax.axvline(
-                float(best_epoch),
+                float(info.best_epoch),
                 color="0.4",
                 linestyle=":",
                 linewidth=1.2,
-                label=f"best epoch ({best_epoch})",
+                label=f"best epoch ({info.best_epoch:g})",
             )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        _limits(ax, info.epochs, panel, [_number(v) for vs in series.values() for v in vs])
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    title = best_title(best)
-    if title:
-        fig.suptitle(title)
+    if info.title:
+        fig.suptitle(info.title)
     return fig
 
 
-def confusion_figure(
-    confusion_normalized: Sequence[Sequence[float]],
-    confusion_counts: Sequence[Sequence[int]],
-    class_names: Sequence[str],
-) -> Figure:
+def curves_figure(history: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | None) -> Figure:
+    """`draw_curves(curves_info(history, best))` (an empty history draws an empty panel)."""
+    return draw_curves(curves_info(history, best) or CurvesInfo([], {}))
+
+
+# ----------------------------------------------------------------------------- confusion matrix
+
+
+@dataclass
+class ConfusionInfo:
+    normalized: list[list[float]]  # (K, K) rows: true class, normalised to sum 1
+    counts: list[list[int]]  # (K, K)
+    class_names: list[str]
+
+
+def class_names_of(test: Mapping[str, Any]) -> list[str]:
+    names = test.get("class_names")
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    return [str(pc.get("class", i)) for i, pc in enumerate(test.get("per_class") or [])]
+
+
+def confusion_info(test: Any) -> ConfusionInfo | None:
+    """The confusion matrix of metrics.json's `test` section, None when it has none."""
+    if not isinstance(test, Mapping) or not test.get("confusion"):
+        return None
+    if not test.get("confusion_normalized"):
+        return None
+    return ConfusionInfo(
+        [[float(v) for v in row] for row in test["confusion_normalized"]],
+        [[int(v) for v in row] for row in test["confusion"]],
+        class_names_of(test),
+    )
+
+
+@register_drawer("confusion", ConfusionInfo)
+def draw_confusion(info: ConfusionInfo) -> Figure:
     """Heat map of the row-normalised confusion matrix; counts (and row %) written in each cell."""
-    norm = np.asarray(confusion_normalized, dtype=float)
-    counts = np.asarray(confusion_counts)
-    k = len(class_names)
+    norm = np.asarray(info.normalized, dtype=float)
+    counts = np.asarray(info.counts)
+    k = len(info.class_names)
     side = min(max(4.0, 0.55 * k + 2.0), 14.0)
     fig = Figure(figsize=(side + 1.0, side), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
     ticks = np.arange(k)
-    ax.set_xticks(ticks, labels=list(class_names), rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(ticks, labels=list(class_names))
+    labels = list(info.class_names)
+    ax.set_xticks(ticks, labels=labels, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(ticks, labels=labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if k <= _MAX_ANNOTATED:
@@ -141,6 +290,32 @@ def confusion_figure(
     return fig
 
 
+def confusion_figure(
+    confusion_normalized: Sequence[Sequence[float]],
+    confusion_counts: Sequence[Sequence[int]],
+    class_names: Sequence[str],
+) -> Figure:
+    return draw_confusion(
+        ConfusionInfo(
+            [list(map(float, r)) for r in confusion_normalized],
+            [list(map(int, r)) for r in confusion_counts],
+            list(class_names),
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- ROC curves
+
+
+@dataclass
+class RocInfo:
+    """One-vs-rest ROC per class: (fpr, tpr) lists, None where a class is absent or alone."""
+
+    class_names: list[str]
+    curves: list[dict[str, list[float]] | None]  # {"fpr": [...], "tpr": [...]}
+    aucs: list[float | None] = field(default_factory=list)
+
+
 def roc_curves(y_true: np.ndarray, proba: np.ndarray) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """One-vs-rest (fpr, tpr) per class by scikit-learn; None where a class is absent or alone."""
     y = np.asarray(y_true).reshape(-1)
@@ -156,25 +331,35 @@ def roc_curves(y_true: np.ndarray, proba: np.ndarray) -> list[tuple[np.ndarray, 
     return curves
 
 
-def roc_figure(
-    y_true: np.ndarray,
-    proba: np.ndarray,
-    class_names: Sequence[str],
-    aucs: Sequence[float | None],
-) -> Figure:
+def roc_info(predictions: Mapping[str, np.ndarray] | None, test: Any) -> RocInfo | None:
+    """ROC curves from predictions.npz and the per-class AUCs of metrics.json's `test`."""
+    if predictions is None or not isinstance(test, Mapping):
+        return None
+    names = [str(n) for n in predictions["class_names"]]
+    curves = roc_curves(predictions["y_true"], predictions["proba"])
+    aucs = [pc.get("auc") for pc in test.get("per_class") or []]
+    return RocInfo(
+        names,
+        [None if c is None else {"fpr": c[0].tolist(), "tpr": c[1].tolist()} for c in curves],
+        aucs,
+    )
+
+
+@register_drawer("roc", RocInfo)
+def draw_roc(info: RocInfo) -> Figure:
     """One-vs-rest ROC curve per class with its AUC (from metrics.json) in the legend."""
-    curves = roc_curves(y_true, proba)
     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
     ax = fig.subplots()
-    cmap = "tab10" if len(class_names) <= 10 else "tab20"
-    colors = [matplotlib.colormaps[cmap](i % 20) for i in range(len(class_names))]
-    for c, name in enumerate(class_names):
-        curve = curves[c] if c < len(curves) else None
+    k = len(info.class_names)
+    cmap = "tab10" if k <= 10 else "tab20"
+    colors = [matplotlib.colormaps[cmap](i % 20) for i in range(k)]
+    for c, name in enumerate(info.class_names):
+        curve = info.curves[c] if c < len(info.curves) else None
         if curve is None:
             continue
-        auc = aucs[c] if c < len(aucs) else None
+        auc = info.aucs[c] if c < len(info.aucs) else None
         label = f"{name} (AUC {auc:.3f})" if auc is not None else f"{name} (AUC n/a)"
-        ax.plot(curve[0], curve[1], color=colors[c], linewidth=1.4, label=label)
+        ax.plot(curve["fpr"], curve["tpr"], color=colors[c], linewidth=1.4, label=label)
     ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
@@ -182,5 +367,130 @@ def roc_figure(
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC, one class vs the rest")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small" if len(class_names) <= 10 else "x-small", loc="lower right")
+    ax.legend(fontsize="small" if k <= 10 else "x-small", loc="lower right")
+    return fig
+
+
+def roc_figure(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    aucs: Sequence[float | None],
+) -> Figure:
+    curves = roc_curves(y_true, proba)
+    return draw_roc(
+        RocInfo(
+            list(class_names),
+            [None if c is None else {"fpr": c[0].tolist(), "tpr": c[1].tolist()} for c in curves],
+            list(aucs),
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- generic kinds
+
+
+@dataclass
+class LinesInfo:
+    """Named y series over a shared x (a recipe's curve, profile or sweep)."""
+
+    x: list[float]
+    series: dict[str, list[float]]
+    xlabel: str = ""
+    ylabel: str = ""
+    title: str = ""
+    logx: bool = False
+    logy: bool = False
+
+
+def _plot_lines(ax: Any, x: Sequence[float], series: Mapping[str, Sequence[Any]]) -> None:
+    """One line per series (NaN cells are gaps); big markers when there are few points."""
+    few = len(x) <= 2
+    for name, ys in series.items():
+        values = [_number(y) for y in ys]
+        if not all(math.isnan(v) for v in values):
+            ax.plot(x, values, marker="o", markersize=6 if few else 3, label=name)
+    if len(set(x)) == 1:
+        ax.set_xlim(x[0] - 0.5, x[0] + 0.5)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
+@register_drawer("lines", LinesInfo)
+def draw_lines(info: LinesInfo) -> Figure:
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    _plot_lines(ax, info.x, info.series)
+    if info.logx:
+        ax.set_xscale("log")
+    if info.logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(info.xlabel)
+    ax.set_ylabel(info.ylabel)
+    if info.title:
+        ax.set_title(info.title)
+    return fig
+
+
+@dataclass
+class PanelsInfo:
+    """Side-by-side line panels over one x: [{"title", "series": {name: values}}, ...]."""
+
+    x: list[float]
+    panels: list[dict[str, Any]]
+    xlabel: str = "epoch"
+
+
+def history_panels(
+    history: Sequence[Mapping[str, Any]], panels: Sequence[tuple[str, Sequence[str]]]
+) -> PanelsInfo:
+    """Per-epoch curves of history columns: one panel per (title, columns); absent ones skipped."""
+    x = [_number(row.get("epoch", i + 1)) for i, row in enumerate(history)]
+    return PanelsInfo(
+        x,
+        [
+            {
+                "title": title,
+                "series": {c: [_number(r.get(c)) for r in history] for c in columns},
+            }
+            for title, columns in panels
+        ],
+    )
+
+
+@register_drawer("panels", PanelsInfo)
+def draw_panels(info: PanelsInfo) -> Figure:
+    n = max(len(info.panels), 1)
+    fig = Figure(figsize=(4.6 * n, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    for ax, panel in zip(axes, info.panels, strict=False):
+        _plot_lines(ax, info.x, panel["series"])
+        ax.set_xlabel(info.xlabel)
+        ax.set_title(panel["title"], fontsize=10)
+    return fig
+
+
+@dataclass
+class BarsInfo:
+    """One value per label (optionally ± an error), e.g. a metric per class or per variant."""
+
+    labels: list[str]
+    values: list[float]
+    errors: list[float] | None = None
+    ylabel: str = ""
+    title: str = ""
+
+
+@register_drawer("bars", BarsInfo)
+def draw_bars(info: BarsInfo) -> Figure:
+    fig = Figure(figsize=(max(4.0, 0.5 * len(info.labels) + 2.0), 4.0), layout="constrained")
+    ax = fig.subplots()
+    xs = np.arange(len(info.labels))
+    ax.bar(xs, [_number(v) for v in info.values], yerr=info.errors, capsize=3, color="tab:blue")
+    ax.set_xticks(xs, labels=info.labels, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_ylabel(info.ylabel)
+    if info.title:
+        ax.set_title(info.title)
+    ax.grid(alpha=0.3, axis="y")
     return fig

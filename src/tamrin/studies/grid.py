@@ -13,7 +13,6 @@ finished cell is never rerun, so `tamrin resume STUDY_DIR` continues a killed st
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import re
@@ -26,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tamrin import registry, runner
-from tamrin.errors import ConfigError, RunDirError, RunInterrupted
+from tamrin import registry, rundir, runner
+from tamrin.errors import RunInterrupted
 from tamrin.registry import StudySpec, Variant
 
 
@@ -99,18 +98,13 @@ def run_study(
     """Run study `name` (`seeds` per variant, default the spec's) and write its report.
 
     `overrides` apply to every cell on top of the study's own budget (e.g. `train.epochs=3`).
+    Every input (seeds, each variant's resolved config, device, data) is checked before the
+    study folder is made.
     """
     spec = registry.get_study(name)
     n_seeds = spec.seeds if seeds is None else seeds
-    if n_seeds < 2:
-        raise ConfigError(f"a study needs --seeds >= 2 for its t-tests; got {n_seeds}")
+    runner.check_seeds(n_seeds, 2, "a study", " for its t-tests")
     seed_list = list(range(seed, seed + n_seeds))
-    study_dir = Path(out) / name / datetime.now().strftime("%Y%m%d-%H%M%S")
-    n = 1
-    while study_dir.exists():
-        n += 1
-        study_dir = study_dir.with_name(f"{study_dir.name.split('-n')[0]}-n{n}")
-    study_dir.mkdir(parents=True)
     meta = {
         "study": name,
         "spec": _spec_dict(spec),
@@ -122,11 +116,17 @@ def run_study(
         "started": datetime.now().isoformat(timespec="seconds"),
         "cells": _cells(spec, seed_list),
     }
-    for v in spec.variants:  # resolve every variant's config now: a bad override fails here
-        runner.resolve_config(
-            registry.get(spec.recipe), _cell_overrides(spec, v, meta), smoke=smoke
-        )
-    runner.write_json(study_dir / "study.json", meta)
+    recipe = registry.get(spec.recipe)
+    for v in spec.variants:  # every variant's config, device and data now: a bad input fails here
+        cfg = runner.resolve_config(recipe, _cell_overrides(spec, v, meta), smoke=smoke)
+        runner.check_inputs(recipe, cfg, device=device, data_dir=data_dir)
+    study_dir = Path(out) / name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while study_dir.exists():
+        n += 1
+        study_dir = study_dir.with_name(f"{study_dir.name.split('-n')[0]}-n{n}")
+    study_dir.mkdir(parents=True)
+    rundir.write_json(study_dir / rundir.STUDY, meta)
     return _execute(study_dir, workers=workers, quiet=quiet)
 
 
@@ -138,17 +138,11 @@ def resume_study(
 
 
 def read_study(study_dir: Path) -> dict[str, Any]:
-    path = Path(study_dir) / "study.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunDirError(f"not a tamrin study folder: {study_dir} has no study.json") from None
-    except json.JSONDecodeError:
-        raise RunDirError(f"{path} is damaged (not valid JSON)") from None
+    return rundir.read_json(Path(study_dir) / rundir.STUDY, "study")
 
 
 def is_study_dir(path: str | Path) -> bool:
-    return (Path(path) / "study.json").is_file()
+    return rundir.is_study_dir(Path(path))
 
 
 def _cell_overrides(spec: StudySpec, variant: Variant, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +156,7 @@ def _cell_overrides(spec: StudySpec, variant: Variant, meta: Mapping[str, Any]) 
 
 
 def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResult:
-    from tamrin.eval.study_report import summarize_study, write_study_report
+    from tamrin.eval.report import summarize_study, write_study_report
     from tamrin.train.device import cpu_cores
 
     meta = read_study(study_dir)
@@ -173,7 +167,7 @@ def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResul
         run_dir = study_dir / cell["dir"]
         if runner.is_finished(run_dir):
             continue
-        if not (run_dir / "config.json").exists():
+        if not rundir.is_run_dir(run_dir):
             runner.create_run(
                 run_dir,
                 spec.recipe,
@@ -195,9 +189,9 @@ def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResul
     elapsed = time.perf_counter() - t0
     meta["wall_time_s"] = float(meta.get("wall_time_s", 0.0)) + elapsed
     meta["workers"] = n_workers
-    runner.write_json(study_dir / "study.json", meta)
+    rundir.write_json(study_dir / rundir.STUDY, meta)
     summary = summarize_study(study_dir)
-    runner.write_json(study_dir / "summary.json", summary)
+    rundir.write_json(study_dir / rundir.SUMMARY, summary)
     write_study_report(study_dir)
     result = StudyResult(study_dir, summary)
     if interrupted:

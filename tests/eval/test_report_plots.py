@@ -1,0 +1,91 @@
+"""Plot data apart from drawing: the standard figures and `log_plot` figures are redrawn from the
+run folder alone; a one-epoch curve gets sensible axes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from tamrin import registry, rundir
+from tamrin.errors import ConfigError
+from tamrin.eval import figures as F
+from tamrin.eval.report import load_run, standard_plots, write_folder_report, write_report
+from tamrin.runner import Run
+
+MakeRun = Callable[..., Path]
+
+
+def test_plot_data_is_plain_and_computed_from_the_folder(tmp_path: Path, make_run: MakeRun) -> None:
+    run = load_run(make_run(tmp_path / "run"))
+    plots = standard_plots(run)
+    assert sorted(plots) == ["confusion", "curves", "roc"]
+    curves = plots["curves"][1]
+    assert curves.epochs == [float(r["epoch"]) for r in run.history]
+    assert curves.panels["accuracy"]["val_acc"] == [r["val_acc"] for r in run.history]
+    assert curves.best_epoch == run.metrics["best"]["epoch"]
+    roc = plots["roc"][1]
+    assert len(roc.curves) == 3 and roc.curves[0]["fpr"][0] == 0.0
+    for kind, info in plots.values():  # JSON round trip, then drawn from the plain data
+        data = json.loads(json.dumps(F.to_data(info)))
+        assert F.draw(kind, data).axes
+
+
+def test_one_epoch_curve_has_sensible_axes() -> None:
+    info = F.curves_info([{"epoch": 1, "train_loss": 2.1, "val_loss": 2.0, "val_acc": 0.3}], None)
+    assert info is not None
+    fig = F.draw_curves(info)
+    loss, acc = fig.axes
+    assert loss.get_xlim() == (0.5, 1.5) and list(loss.get_xticks()) == [1.0]
+    assert acc.get_ylim() == (0.0, 1.02)  # accuracy on its whole range, not 0.3 ± 0.015
+    assert loss.get_ylim()[0] == 0.0
+    assert loss.lines[0].get_marker() == "o" and loss.lines[0].get_markersize() >= 6
+    assert any(t.get_text() == "0.3" for t in acc.texts)  # the lone value is written beside it
+
+
+def test_report_redraws_every_standard_figure(tmp_path: Path, make_run: MakeRun) -> None:
+    run = make_run(tmp_path / "run")
+    for name in ("curves", "confusion", "roc"):
+        (run / "figures" / f"{name}.png").unlink(missing_ok=True)
+    write_folder_report(run)  # what `tamrin report RUN_DIR` calls
+    for name in ("curves", "confusion", "roc"):
+        assert (run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_log_plot_stores_data_and_the_report_redraws_it(tmp_path: Path, make_run: MakeRun) -> None:
+    run_dir = make_run(tmp_path / "run")
+    recipe = registry.get("cifar10-lenet")
+    ctx = Run(
+        recipe,
+        recipe.default_config(),
+        0,
+        run_dir,
+        torch.device("cpu"),
+        smoke=True,
+        data_dir=None,
+        quiet=True,
+    )
+    info = F.LinesInfo([1, 2, 3], {"width 0.5": [0.4, 0.5, 0.55]}, "epoch", "val acc")
+    ctx.log_plot("sweep", "lines", info, "val accuracy per epoch")
+    stored = json.loads((run_dir / "figures" / "sweep.json").read_text())
+    assert stored["kind"] == "lines" and stored["data"]["series"] == {"width 0.5": [0.4, 0.5, 0.55]}
+    entry = ctx.metrics["figures"][-1]
+    assert entry == {
+        "file": "figures/sweep.png",
+        "caption": "val accuracy per epoch",
+        "data": "figures/sweep.json",
+        "kind": "lines",
+    }
+    with pytest.raises(ConfigError, match="unknown plot kind 'line'; did you mean 'lines'"):
+        ctx.log_plot("bad", "line", info)
+
+    metrics = rundir.read_metrics(run_dir)
+    rundir.add_figure(metrics, entry)
+    rundir.write_metrics(run_dir, metrics)
+    (run_dir / "figures" / "sweep.png").unlink()
+    html = write_report(run_dir)[0].read_text()
+    assert (run_dir / "figures" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert 'src="figures/sweep.png"' in html and "val accuracy per epoch" in html
