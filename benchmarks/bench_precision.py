@@ -5,13 +5,14 @@ wide+BN / mlp, `build_resnet` for the small ResNet) on CIFAR-10-shaped input (B,
 batch 128, two identical copies are trained side by side, one step fp32, then one step under
 bf16 autocast, alternating, so that load from other processes hits both alike.
 
-Inside the timer: one training step as `train/fit.py` does it — forward under
-`tamrin.train.inference.autocast`, cross-entropy, backward, `build_optimizer`'s SGD step
-(NHWC input and weights for conv nets, as `train.channels_last=True` does). Outside: building the
-models and the (fixed, random) batch. Warm-up steps are discarded; median, min and quartiles of
-the rest are reported, with the ratio fp32/bf16 of medians and of minimums (on a shared machine
-the minimum is the steadier estimate of what the hardware does). Also recorded: a 2048² matmul
-fp32 vs bf16 (TFLOP/s), the cached probe `resolve_precision` uses, and what `auto` picks.
+Inside the timer: one training step as `train/fit.py` does it — the `Classify` objective's
+step (forward, cross-entropy, accuracy) under `tamrin.train.inference.autocast`, backward,
+`build_optimizer`'s SGD step (NHWC input and weights for conv nets, as
+`train.channels_last=True` does). Outside: building the models and the (fixed, random) batch.
+Warm-up steps are discarded; median, min and quartiles of the rest are reported, with the ratio
+fp32/bf16 of medians and of minimums (on a shared machine the minimum is the steadier estimate
+of what the hardware does). Also recorded: a 2048² matmul fp32 vs bf16 (TFLOP/s), the cached
+probe `resolve_precision` uses, and what `auto` picks.
 
     python benchmarks/bench_precision.py            # ~1-3 minutes on 2 cores
     python benchmarks/bench_precision.py --steps 20 --models mlp,wide
@@ -30,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import tamrin
@@ -44,6 +44,7 @@ from tamrin.train.device import (
     resolve_precision,
 )
 from tamrin.train.inference import autocast, memory_format, prefers_channels_last
+from tamrin.train.objectives import Classify
 from tamrin.train.optim import TrainConfig, build_optimizer
 
 IN_SHAPE = (3, 32, 32)  # CIFAR-10
@@ -80,20 +81,23 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 def _stepper(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: torch.dtype | None):
-    """One training step of `model` (the body of fit's batch loop), as a closure."""
+    """One training step of `model` as `fit` takes it (the `Classify` objective's step under
+    autocast, backward, the optimizer `build_optimizer` makes), as a closure. Alternating two
+    models step by step is what `fit` itself cannot do, hence the closure."""
     cpu = torch.device("cpu")
     channels_last = prefers_channels_last(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    x = memory_format(x, channels_last)
+    batch = {"x": memory_format(x, channels_last), "y": y}  # (B, C, H, W), (B,)
     opt = build_optimizer(list(model.parameters()), TrainConfig(optimizer="sgd", lr=0.01))
+    objective = Classify()
     model.train()
 
     def step() -> None:
         with autocast(cpu, amp):
-            loss = F.cross_entropy(model(x), y)  # (B, K) logits vs (B,) labels
+            out = objective.step(model, batch)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        out.loss.backward()
         opt.step()
 
     return step

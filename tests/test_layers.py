@@ -21,6 +21,7 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "train": 3,
     "eval": 3,
     "tasks": 4,  # load splits, train and select on val, score the test split once
+    "run_context": 4,  # the Run a recipe logs through (the runner makes it)
     "recipes": 5,
     "runner": 6,
     "studies": 7,

@@ -94,12 +94,12 @@ def _cmd_runs(args: argparse.Namespace) -> None:
         print(f"no runs under {args.out} (tamrin run NAME writes them)")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name · folder", overflow="fold", min_width=24)
+    table.add_column("name · folder", overflow="fold", min_width=20)
     table.add_column("data", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("seeds", justify="right", no_wrap=True)
-    table.add_column("status")
-    table.add_column("acc", justify="right", no_wrap=True)
+    table.add_column("status", overflow="fold", max_width=16)
+    table.add_column("acc", justify="right", no_wrap=True, min_width=6)
     for r in rows:
         acc = r["accuracy"]
         kind = "study · " if r["kind"] == "study" else ""

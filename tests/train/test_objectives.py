@@ -189,3 +189,20 @@ def test_classify_logs_each_named_loss_only_when_several() -> None:
     batch = {"x": torch.randn(5, 4), "y": torch.tensor([0, 1, 2, 0, 1])}
     out = Classify().step(model, batch)
     assert set(out.parts) == {"acc"} and out.count == 5
+
+
+def test_a_callback_can_drive_a_custom_schedule() -> None:
+    model, batches, validate = _classify_setup()
+
+    class StepDecay(Callback):  # lr halves every 3 optimizer steps
+        def on_train_start(self, model, optimizer) -> None:
+            self.opt, self.steps = optimizer, 0
+
+        def on_batch_end(self, model, epoch, batch) -> None:
+            self.steps += 1
+            for group in self.opt.param_groups:
+                group["lr"] = 0.1 * 0.5 ** (self.steps // 3)
+
+    res = fit(model, batches, _cfg(epochs=2), device=CPU, validate=validate,
+              callbacks=[StepDecay()])  # fmt: skip
+    assert [r["lr"] for r in res.history] == [0.1 * 0.5 ** (6 // 3), 0.1 * 0.5 ** (12 // 3)]

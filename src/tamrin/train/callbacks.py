@@ -2,6 +2,8 @@
 
 A callback overrides any of:
 
+    on_train_start(model, optimizer)       once, after a resume is restored (custom schedules
+                                           keep the optimizer to set its learning rates)
     on_batch_end(model, epoch, batch)      after each optimizer step
     before_validate(model)                 e.g. swap in averaged weights for validation
     after_validate(model)                  ... and back (after best.pt is written)
@@ -25,6 +27,9 @@ from torch import nn
 
 class Callback:
     """Base class: every hook does nothing."""
+
+    def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        return None
 
     def on_batch_end(self, model: nn.Module, epoch: int, batch: int) -> None:
         return None

@@ -154,6 +154,8 @@ def fit(
         for cb, cb_state in zip(callbacks, saved.get("callbacks") or [], strict=False):
             cb.load_state_dict(cb_state)
         state.update({k: saved[k] for k in state})
+    for cb in callbacks:
+        cb.on_train_start(model, opt)
 
     def save(path: Path | None, epoch: int, batch: int, sums: dict | None, elapsed: float) -> None:
         if path is None:
