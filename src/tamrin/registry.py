@@ -73,16 +73,20 @@ class Recipe:
     smoke: Callable[[Any], Any]
     headline: tuple[str, ...]
     module: str
+    needs: Callable[[Any], Sequence[str]] | None = None  # cfg -> data sets a run reads
 
     def default_config(self) -> Any:
         return self.config_cls()
 
     def data_needs(self, cfg: Any) -> tuple[str, ...]:
-        """The data sets a run of this config reads: the config's `data` field where it has one.
+        """The data sets a run of this config reads, checked before its folder is made.
 
-        A recipe without that field is not checked up front (what it reads may depend on other
-        settings, e.g. word-vectors' `vectors`); its data is checked when it runs.
+        The recipe's own `needs(cfg)` where it registered one (what it reads may depend on other
+        settings, e.g. word-vectors' `vectors`); else the config's `data` field where it has
+        one; else nothing is checked up front and the data is checked when the recipe runs.
         """
+        if self.needs is not None:
+            return tuple(self.needs(cfg))
         data = getattr(cfg, "data", None)
         return (data,) if isinstance(data, str) and data in self.data else ()
 
@@ -110,8 +114,13 @@ def recipe(
     seed: SeedFigure | None = None,
     smoke: Callable[[Any], Any] | None = None,
     headline: Sequence[str] = ("test.accuracy", "test.macro_f1"),
+    needs: Callable[[Any], Sequence[str]] | None = None,
 ) -> Callable[[Callable[[Any, RunContext], None]], Callable[[Any, RunContext], None]]:
-    """Register `fn` as recipe `name`. A duplicate or badly formed name fails at import."""
+    """Register `fn` as recipe `name`. A duplicate or badly formed name fails at import.
+
+    `needs(cfg)` names the data sets a run of `cfg` reads (default: the config's `data` field),
+    so a missing one is reported before anything is created.
+    """
     if not _NAME.match(name):
         raise ValueError(f"recipe name must be kebab-case; got {name!r}")
     if not dataclasses.is_dataclass(config):
@@ -131,6 +140,7 @@ def recipe(
             smoke or (lambda c: c),
             tuple(headline),
             fn.__module__,
+            needs,
         )
         return fn
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -14,6 +18,7 @@ from sklearn.metrics import (
 )
 
 from tamrin.eval import calibration as cal
+from tamrin.eval import figures as F
 from tamrin.eval.metrics import classification_metrics
 
 
@@ -83,15 +88,68 @@ def test_metrics_the_study_compares_are_sklearns(seed: int) -> None:
     assert m["macro_recall"] == pytest.approx(recall_score(y, pred, average="macro"))
 
 
-def test_figures_draw() -> None:
+def _round_trip(info: object) -> object:
+    return json.loads(json.dumps(F.to_data(info)))
+
+
+def test_plot_data_round_trips_through_json_and_draws() -> None:
     y, p = _random(0)
     names = [f"c{i}" for i in range(5)]
     m = classification_metrics(y, p, names)
     _, aps = cal.pr_curves(y, p)
-    for fig in (
-        cal.reliability_figure(cal.reliability(y, p)),
-        cal.pr_figure(y, p, names, aps),
-        cal.confusion_pair_figure(m["confusion"], m["confusion_normalized"], names),
-        cal.operating_point_figure([0.0, 0.5, 1.0], [0.5, 0.6, 0.55], 0.5, "balanced_accuracy"),
-    ):
-        assert isinstance(fig, Figure) and fig.axes
+    plots = {
+        "reliability": cal.reliability_info(cal.reliability(y, p)),
+        "precision_recall": cal.pr_info(y, p, names, aps),
+        "confusion_pair": cal.confusion_pair_info(m["confusion"], m["confusion_normalized"], names),
+        "operating_point": cal.operating_point_info(
+            [0.0, 0.5, 1.0], [0.5, 0.6, 0.55], 0.5, "balanced_accuracy"
+        ),
+    }
+    for kind, info in plots.items():
+        data = _round_trip(info)
+        assert data == F.to_data(info), kind  # plain data: nothing lost in JSON
+        for value in (info, data):  # drawn from the dataclass and from the JSON mapping
+            fig = F.draw(kind, value)
+            assert isinstance(fig, Figure) and fig.axes, kind
+    assert len(F.draw("confusion_pair", plots["confusion_pair"]).axes) == 4  # 2 maps + 2 bars
+    top = F.draw("reliability", plots["reliability"]).axes[0]
+    assert f"ECE {plots['reliability'].ece:.4f}" in top.get_title()
+
+
+def test_pr_info_keeps_the_curve_points_rounded() -> None:
+    y, p = _random(1)
+    y[y == 4] = 0  # class 4 absent: no curve, no AP
+    curves, aps = cal.pr_curves(y, p)
+    info = cal.pr_info(y, p, list("abcde"))
+    assert info.curves[4] is None and info.aps[4] is None
+    assert info.aps[:4] == pytest.approx(aps[:4])
+    assert info.prevalence == pytest.approx([np.mean(y == c) for c in range(5)])
+    for c in range(4):
+        recall, precision = curves[c]
+        kept = info.curves[c]
+        assert kept is not None
+        points = set(zip(kept["recall"], kept["precision"], strict=True))
+        rounded = set(
+            zip(np.round(recall, 4).tolist(), np.round(precision, 4).tolist(), strict=True)
+        )
+        assert points == rounded  # every distinct rounded point, nothing else
+        assert kept["recall"][0] == pytest.approx(recall[0], abs=1e-4)
+        assert kept["recall"][-1] == 0.0 and kept["precision"][-1] == 1.0
+
+
+def test_pr_info_rejects_a_name_per_column_mismatch() -> None:
+    y, p = _random(0)
+    with pytest.raises(ValueError, match="one class name and AP per column"):
+        cal.pr_info(y, p, ["a", "b"])
+
+
+def test_kinds_are_found_in_a_process_that_never_imported_calibration() -> None:
+    code = (
+        "import sys; from tamrin.eval import figures as F; "
+        "assert 'tamrin.eval.calibration' not in sys.modules; "
+        "F.check_kind('reliability'); F.check_kind('matrices'); print(F.plot_kinds())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for kind in ("reliability", "precision_recall", "confusion_pair", "operating_point"):
+        assert kind in done.stdout

@@ -4,6 +4,8 @@ run folder alone; a one-epoch curve gets sensible axes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,3 +91,32 @@ def test_log_plot_stores_data_and_the_report_redraws_it(tmp_path: Path, make_run
     html = write_report(run_dir)[0].read_text()
     assert (run_dir / "figures" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert 'src="figures/sweep.png"' in html and "val accuracy per epoch" in html
+
+
+def test_a_fresh_report_process_redraws_plots_of_every_kind_module(
+    tmp_path: Path, make_run: MakeRun
+) -> None:
+    """`tamrin report` in a new process finds drawers of modules it never imported itself."""
+    run_dir = make_run(tmp_path / "run")
+    metrics = rundir.read_metrics(run_dir)
+    plots = {
+        "tsne": {
+            "panels": [{"title": "t", "xy": [[0, 1], [2, 3]], "labels": [0, 1]}],
+            "class_names": ["a", "b"],
+        },
+        "word_pairs": {"panels": [{"title": "p", "pairs": [["a", "b"]], "xy": [[0, 0], [1, 1]]}]},
+    }
+    for kind, data in plots.items():
+        ref = rundir.write_plot_data(run_dir, kind, kind, data, "")
+        rundir.add_figure(metrics, {"file": f"figures/{kind}.png", "data": ref, "kind": kind})
+    rundir.write_metrics(run_dir, metrics)
+    code = (
+        "import sys; from pathlib import Path; from tamrin.eval.report import write_report; "
+        "assert 'tamrin.eval.word_figures' not in sys.modules; write_report(Path(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for kind in plots:
+        assert (run_dir / "figures" / f"{kind}.png").read_bytes()[:4] == b"\x89PNG"

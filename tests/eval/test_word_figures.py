@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from tamrin.data.vectors import WordVectors
+from tamrin.eval import figures as F
 from tamrin.eval.analogy import AnalogyResult, SectionScore
 from tamrin.eval.embedding_figures import tsne_2d
 from tamrin.eval.word_figures import (
+    PairPanels,
     cluster_figure,
     cluster_map_info,
     failed_analogy_figure,
@@ -41,10 +46,11 @@ def test_pca_2d_equals_sklearn_up_to_sign() -> None:
 def test_pair_panels_keep_pair_order_and_draw_one_axis_per_panel() -> None:
     wv = _wv()
     panels = pair_panels_info(wv, {"gender": [["man", "woman"], ["king", "queen"]]})
-    assert panels[0].pairs == [("man", "woman"), ("king", "queen")]
+    assert panels.panels[0].pairs == [("man", "woman"), ("king", "queen")]
     want = pca_2d(wv.unit[[0, 1, 2, 3]])
-    np.testing.assert_allclose(panels[0].xy, want, rtol=1e-6)
-    fig = pairs_figure([*panels, *pair_panels_info(wv, {"plural": [["cat", "cats"]] * 2})])
+    np.testing.assert_allclose(panels.panels[0].xy, want, rtol=1e-6)
+    plural = pair_panels_info(wv, {"plural": [["cat", "cats"]] * 2})
+    fig = pairs_figure(PairPanels([*panels.panels, *plural.panels]))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
 
 
@@ -82,3 +88,30 @@ def test_section_bars_hold_each_section_and_the_total() -> None:
     assert bars.sections == ["a", "b", "total"]
     assert bars.series == {"x": [0.25, 1.0, 0.625], "y": [0.0, 0.5, 0.25]}
     assert len(section_figure(bars).axes[0].patches) == 6
+
+
+def _through_json(info: Any) -> Any:
+    """The plot data as `tamrin report` reads it back from figures/<name>.json."""
+    return json.loads(json.dumps(F.to_data(info)))
+
+
+def test_every_word_figure_is_redrawn_from_its_json_data() -> None:
+    wv = _wv()
+    secs = [SectionScore("a", 1, 4, 0)]
+    result = AnalogyResult("3cosadd", secs, SectionScore("total", 1, 4, 0), [], 0, 100)
+    infos = {
+        "analogy_sections": section_bars_info({"x": result}),
+        "word_pairs": pair_panels_info(wv, {"gender": [["man", "woman"], ["king", "queen"]]}),
+        "word_clusters": cluster_map_info(wv, [["animals", "cat", "dog"], ["k", "king"]], "pca"),
+        "failed_analogy": failed_analogy_info(wv, ["man", "cat", "woman", "calf"], "mad"),
+    }
+    assert set(infos) <= set(F.plot_kinds())
+    for kind, info in infos.items():
+        data = _through_json(info)
+        want, got = F.draw(kind, info), F.draw(kind, data)
+        assert len(got.axes) == len(want.axes) >= 1, kind
+        texts = [[t.get_text() for t in ax.texts] for ax in got.axes]
+        assert texts == [[t.get_text() for t in ax.texts] for ax in want.axes], kind
+    pairs = F.draw("word_pairs", _through_json(infos["word_pairs"]))
+    offsets = pairs.axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, infos["word_pairs"].panels[0].xy, rtol=1e-12)

@@ -45,6 +45,23 @@ def test_smoke_run_logs_retrieval_miner_stats_and_figures(
     assert f"{m['retrieval']['precision_at_1']:.4f}" in html
 
 
+def test_report_redraws_every_figure_from_the_folder(tiny_data: Path, tmp_path: Path) -> None:
+    from tamrin.eval.report import write_report
+
+    result = runner.run("triplet-mnist", smoke=True, out=tmp_path, quiet=True)
+    metrics_file = result.run_dir / "metrics.json"
+    before = metrics_file.read_text()
+    listed = json.loads(before)["figures"]
+    assert {"tsne", "gallery", "distances"} <= {Path(f["file"]).stem for f in listed}
+    assert all(f.get("data") and f.get("kind") for f in listed)  # every figure has its data
+    for png in (result.run_dir / "figures").glob("*.png"):
+        png.unlink()
+    write_report(result.run_dir)  # what `tamrin report RUN_DIR` does for a run folder
+    for f in listed:
+        assert (result.run_dir / f["file"]).read_bytes()[:4] == b"\x89PNG", f["file"]
+    assert metrics_file.read_text() == before  # redrawing changes no number
+
+
 def test_fashion_mnist_and_no_tsne(tiny_data: Path, tmp_path: Path) -> None:
     over = {"data": "fashion-mnist", "tsne_test": 0, "tsne_train": 0, "model.arch": "seed"}
     result = runner.run("triplet-mnist", over, smoke=True, out=tmp_path / "runs", quiet=True)

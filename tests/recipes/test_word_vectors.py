@@ -75,6 +75,32 @@ def test_word2vec_train_keeps_its_vectors_as_artifacts(tiny_data: Path, tmp_path
     assert not checkpoints.exists() or not any(checkpoints.iterdir())  # nothing written aside
 
 
+@pytest.mark.parametrize(
+    ("name", "plots"),
+    [
+        ("word-vectors", {"pairs", "clusters", "failed_analogy", "analogy_sections"}),
+        ("word2vec-train", {"analogy_sections"}),
+    ],
+)
+def test_report_redraws_every_figure_from_the_folder(
+    name: str, plots: set[str], tiny_data: Path, tmp_path: Path
+) -> None:
+    from tamrin.eval.report import write_report
+
+    result = runner.run(name, smoke=True, out=tmp_path, quiet=True)
+    metrics_file = result.run_dir / "metrics.json"
+    before = metrics_file.read_text()
+    listed = json.loads(before)["figures"]
+    assert plots <= {Path(f["file"]).stem for f in listed}
+    assert all(f.get("data") and f.get("kind") for f in listed)  # every figure has its data
+    for png in (result.run_dir / "figures").glob("*.png"):
+        png.unlink()
+    write_report(result.run_dir)  # what `tamrin report RUN_DIR` does for a run folder
+    for f in listed:
+        assert (result.run_dir / f["file"]).read_bytes()[:4] == b"\x89PNG", f["file"]
+    assert metrics_file.read_text() == before  # redrawing changes no number
+
+
 @pytest.mark.slow
 def test_smoke_runs_on_the_real_glove_package(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -80,6 +80,13 @@ def test_missing_data_set_makes_no_folder(
         )
     with pytest.raises(DataNotFoundError, match="data set 'fashion-mnist' not found"):
         runner.run("study-loss", smoke=True, seeds=2, data_dir=str(empty), out=out, quiet=True)
+    # a recipe without a `data` field declares what it reads (`needs`): refused up front,
+    # before a run folder is even made (not made and then cleaned up)
+    made: list[Path] = []
+    monkeypatch.setattr(runner, "_new_run_dir", lambda *a: made.append(a[0]) or a[0])
+    with pytest.raises(DataNotFoundError, match="data set 'mnist' not found"):
+        runner.run("mnist-imbalanced", smoke=True, data_dir=str(empty), out=out, quiet=True)
+    assert made == []
     assert _folders(out) == [] and _folders(cwd) == []
 
 

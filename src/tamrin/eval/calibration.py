@@ -4,12 +4,17 @@ the confusion matrix side by side (counts and normalized), and the val-chosen op
 Metric math is scikit-learn's: reliability bins from `sklearn.calibration.calibration_curve`
 (top-label: "is the predicted class right" against the predicted class's probability),
 precision–recall curves from `precision_recall_curve`, AP from `average_precision_score`.
-Values come back as plain JSON data; figures are bare `Figure`s (Agg, no pyplot state).
+Values come back as plain JSON data. Each figure is a plain data value (`reliability_info`,
+`pr_info`, `confusion_pair_info`, `operating_point_info`) apart from its drawer, registered by kind
+in `tamrin.eval.figures` ("reliability", "precision_recall", "confusion_pair", "operating_point"),
+so `ctx.log_plot` keeps the data and `tamrin report` redraws the figure from the run folder alone.
+Drawers build bare `Figure`s (Agg, no pyplot state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -17,6 +22,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, precision_recall_curve
+
+from tamrin.eval.figures import register_drawer
+
+_DECIMALS = 4  # curve points kept in a run folder's plot data are rounded to this many decimals
 
 
 def _as_arrays(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -103,22 +112,70 @@ def _colors(k: int) -> list[Any]:
     return [matplotlib.colormaps[cmap](i % 20) for i in range(k)]
 
 
-def pr_figure(
-    y_true: Any, proba: Any, class_names: Sequence[str], aps: Sequence[float | None]
-) -> Figure:
-    """Precision–recall curve per class, AP and prevalence (the AP of chance) in the legend."""
+# ----------------------------------------------------------------------------- precision–recall
+
+
+@dataclass
+class PrInfo:
+    """One-vs-rest PR curve per class ({"recall", "precision"}, None where the class is absent),
+    its AP and its prevalence in y_true (the AP of chance)."""
+
+    class_names: list[str]
+    curves: list[dict[str, list[float]] | None]
+    aps: list[float | None]
+    prevalence: list[float]
+
+
+def _thin(recall: np.ndarray, precision: np.ndarray) -> dict[str, list[float]]:
+    """Points rounded to _DECIMALS, consecutive repeats dropped (the step drawn is the same)."""
+    pts = np.round(np.stack([recall, precision], axis=1), _DECIMALS)
+    keep = np.ones(len(pts), dtype=bool)
+    keep[1:] = np.any(pts[1:] != pts[:-1], axis=1)
+    pts = pts[keep]
+    return {"recall": pts[:, 0].tolist(), "precision": pts[:, 1].tolist()}
+
+
+def pr_info(
+    y_true: Any,
+    proba: Any,
+    class_names: Sequence[str],
+    aps: Sequence[float | None] | None = None,
+) -> PrInfo:
+    """Plot data of the PR curves of `proba` (n, K) against `y_true`; `aps` defaults to
+    scikit-learn's average precision per class (pass the logged ones to show the same values)."""
     y, _ = _as_arrays(y_true, proba)
-    curves, _ = pr_curves(y, proba)
+    curves, own = pr_curves(y, proba)
+    shown = list(own if aps is None else aps)
+    if len(class_names) != len(curves) or len(shown) != len(curves):
+        raise ValueError(
+            f"need one class name and AP per column of proba ({len(curves)}); got "
+            f"{len(class_names)} names and {len(shown)} APs"
+        )
+    return PrInfo(
+        [str(n) for n in class_names],
+        [None if c is None else _thin(*c) for c in curves],
+        [None if a is None else float(a) for a in shown],
+        [float(np.mean(y == c)) for c in range(len(curves))],
+    )
+
+
+@register_drawer("precision_recall", PrInfo)
+def draw_pr(info: PrInfo) -> Figure:
+    """Precision–recall curve per class, AP and prevalence (the AP of chance) in the legend."""
     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
     ax = fig.subplots()
-    colors = _colors(len(class_names))
-    for c, name in enumerate(class_names):
-        if curves[c] is None:
+    colors = _colors(len(info.class_names))
+    for c, name in enumerate(info.class_names):
+        curve = info.curves[c]
+        if curve is None:
             continue
-        recall, precision = curves[c]  # type: ignore[misc]
-        ap = aps[c]
-        label = f"{name} (AP {ap:.3f}, chance {np.mean(y == c):.3f})"
-        ax.step(recall, precision, where="post", color=colors[c], linewidth=1.4, label=label)
+        ap = info.aps[c]
+        shown = f"{ap:.3f}" if ap is not None else "n/a"
+        label = f"{name} (AP {shown}, chance {info.prevalence[c]:.3f})"
+        ax.step(
+            curve["recall"], curve["precision"], where="post", color=colors[c], linewidth=1.4,
+            label=label,
+        )  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
@@ -129,25 +186,55 @@ def pr_figure(
     return fig
 
 
-def reliability_figure(rel: Mapping[str, Any]) -> Figure:
+# ----------------------------------------------------------------------------- reliability
+
+
+@dataclass
+class ReliabilityInfo:
+    """The non-empty bins of a reliability diagram (as `reliability` returns them) and ECE/MCE."""
+
+    n_bins: int
+    bin_lower: list[float]
+    bin_accuracy: list[float]
+    bin_confidence: list[float]
+    bin_count: list[int]
+    ece: float
+    mce: float
+
+
+def reliability_info(rel: Mapping[str, Any]) -> ReliabilityInfo:
+    """Plot data of a `reliability(...)` result."""
+    return ReliabilityInfo(
+        int(rel["n_bins"]),
+        [float(v) for v in rel["bin_lower"]],
+        [float(v) for v in rel["bin_accuracy"]],
+        [float(v) for v in rel["bin_confidence"]],
+        [int(v) for v in rel["bin_count"]],
+        float(rel["ece"]),
+        float(rel["mce"]),
+    )
+
+
+@register_drawer("reliability", ReliabilityInfo)
+def draw_reliability(info: ReliabilityInfo) -> Figure:
     """Reliability diagram (accuracy vs confidence per bin) over a histogram of confidences."""
     fig = Figure(figsize=(5.6, 6.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
-    width = 1.0 / rel["n_bins"]
-    lower = np.asarray(rel["bin_lower"])
+    width = 1.0 / info.n_bins
+    lower = np.asarray(info.bin_lower, dtype=float)
     top.bar(
-        lower, rel["bin_accuracy"], width=width, align="edge", edgecolor="k", alpha=0.7,
+        lower, info.bin_accuracy, width=width, align="edge", edgecolor="k", alpha=0.7,
         label="accuracy in bin",
     )  # fmt: skip
-    top.plot(rel["bin_confidence"], rel["bin_accuracy"], "o", color="C3", markersize=3,
+    top.plot(info.bin_confidence, info.bin_accuracy, "o", color="C3", markersize=3,
              label="(mean confidence, accuracy)")  # fmt: skip
     top.plot([0, 1], [0, 1], "--", color="0.4", label="perfect calibration")
     top.set_ylabel("accuracy")
     top.set_ylim(0, 1)
-    top.set_title(f"reliability (ECE {rel['ece']:.4f}, MCE {rel['mce']:.4f})")
+    top.set_title(f"reliability (ECE {info.ece:.4f}, MCE {info.mce:.4f})")
     top.legend(fontsize="small", loc="upper left")
     top.grid(alpha=0.3)
-    bottom.bar(lower, rel["bin_count"], width=width, align="edge", edgecolor="k", color="0.6")
+    bottom.bar(lower, info.bin_count, width=width, align="edge", edgecolor="k", color="0.6")
     bottom.set_yscale("log")
     bottom.set_xlabel("confidence (probability of the predicted class)")
     bottom.set_ylabel("examples")
@@ -155,17 +242,45 @@ def reliability_figure(rel: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def confusion_pair_figure(
+# ----------------------------------------------------------------------------- confusion pair
+
+
+@dataclass
+class ConfusionPairInfo:
+    """A confusion matrix as counts and row-normalized, (K, K) each, rows the true class."""
+
+    counts: list[list[int]]
+    normalized: list[list[float]]
+    class_names: list[str]
+
+
+def confusion_pair_info(
     counts: Sequence[Sequence[int]],
     normalized: Sequence[Sequence[float]],
     class_names: Sequence[str],
-) -> Figure:
+) -> ConfusionPairInfo:
+    """Plot data of a confusion matrix (metrics' `confusion` and `confusion_normalized`)."""
+    k = len(class_names)
+    if len(counts) != k or len(normalized) != k:
+        raise ValueError(
+            f"confusion matrices must be {k} x {k} (one row per class); got {len(counts)} and "
+            f"{len(normalized)} rows"
+        )
+    return ConfusionPairInfo(
+        [[int(v) for v in row] for row in counts],
+        [[float(v) for v in row] for row in normalized],
+        [str(n) for n in class_names],
+    )
+
+
+@register_drawer("confusion_pair", ConfusionPairInfo)
+def draw_confusion_pair(info: ConfusionPairInfo) -> Figure:
     """Two heat maps side by side: counts (log colour scale) and the row-normalized matrix."""
     from matplotlib.colors import LogNorm
 
-    c = np.asarray(counts, dtype=float)
-    n = np.asarray(normalized, dtype=float)
-    k = len(class_names)
+    c = np.asarray(info.counts, dtype=float)
+    n = np.asarray(info.normalized, dtype=float)
+    k = len(info.class_names)
     fig = Figure(figsize=(12.0, 5.4), layout="constrained")
     axes = fig.subplots(1, 2)
     panels = (
@@ -178,7 +293,7 @@ def confusion_pair_figure(
                        vmax=None if norm else 1.0)  # fmt: skip
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         ticks = np.arange(k)
-        short = [s if len(s) <= 14 else s[:13] + "…" for s in map(str, class_names)]
+        short = [s if len(s) <= 14 else s[:13] + "…" for s in info.class_names]
         ax.set_xticks(ticks, labels=short, rotation=45, ha="right", rotation_mode="anchor")
         ax.set_yticks(ticks, labels=short)
         ax.set_xlabel("predicted")
@@ -196,17 +311,43 @@ def confusion_pair_figure(
     return fig
 
 
-def operating_point_figure(
+# ----------------------------------------------------------------------------- operating point
+
+
+@dataclass
+class OperatingPointInfo:
+    """The val objective at each logit-adjustment strength τ and the τ chosen on val."""
+
+    taus: list[float]
+    values: list[float]
+    chosen: float
+    objective: str
+
+
+def operating_point_info(
     taus: Sequence[float], values: Sequence[float], chosen: float, objective: str
-) -> Figure:
+) -> OperatingPointInfo:
+    """Plot data of the τ sweep (one val objective value per τ)."""
+    if len(taus) != len(values):
+        raise ValueError(f"need one value per τ; got {len(taus)} τ and {len(values)} values")
+    return OperatingPointInfo(
+        [float(t) for t in taus], [float(v) for v in values], float(chosen), str(objective)
+    )
+
+
+@register_drawer("operating_point", OperatingPointInfo)
+def draw_operating_point(info: OperatingPointInfo) -> Figure:
     """The val objective against the logit-adjustment strength τ, the chosen τ marked."""
+    objective = info.objective.replace("_", " ")
     fig = Figure(figsize=(5.6, 3.6), layout="constrained")
     ax = fig.subplots()
-    ax.plot(taus, values, "-o", markersize=3, label=f"val {objective.replace('_', ' ')}")
+    ax.plot(info.taus, info.values, "-o", markersize=3, label=f"val {objective}")
     ax.axvline(0.0, color="0.6", linestyle=":", label="argmax (τ = 0)")
-    ax.axvline(chosen, color="C3", linestyle="--", label=f"chosen on val (τ = {chosen:g})")
+    ax.axvline(
+        info.chosen, color="C3", linestyle="--", label=f"chosen on val (τ = {info.chosen:g})"
+    )
     ax.set_xlabel("τ in argmax(z − τ log π)")
-    ax.set_ylabel(objective.replace("_", " "))
+    ax.set_ylabel(objective)
     ax.set_title("post-hoc logit adjustment, chosen on the validation split")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -11,6 +11,7 @@ kind, data)` stores the data as figures/<name>.json and `tamrin report` redraws 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,12 +61,36 @@ def register_drawer(kind: str, info: type | None = None) -> Callable[[Drawer], D
     return add
 
 
+# Eval modules that register further plot kinds. They import this module (for register_drawer),
+# so they are imported on first use rather than at the top: a fresh `tamrin report` process that
+# never imported them can still redraw every logged plot.
+KIND_MODULES = (
+    "tamrin.eval.calibration",
+    "tamrin.eval.embedding_figures",
+    "tamrin.eval.word_figures",
+    "tamrin.eval.matrix_figures",
+)
+_kinds_loaded = False
+
+
+def _load_kinds() -> None:
+    """Import every module of KIND_MODULES once, so all their drawers are registered."""
+    global _kinds_loaded
+    if _kinds_loaded:
+        return
+    _kinds_loaded = True  # set first: the imported modules import this one
+    for module in KIND_MODULES:
+        importlib.import_module(module)
+
+
 def plot_kinds() -> list[str]:
+    _load_kinds()
     return sorted(_DRAWERS)
 
 
 def check_kind(kind: str) -> None:
     """ConfigError naming the known kinds when `kind` has no drawer."""
+    _load_kinds()
     if kind not in _DRAWERS:
         raise ConfigError(
             f"unknown plot kind '{kind}'{did_you_mean(kind, _DRAWERS)}; known: "

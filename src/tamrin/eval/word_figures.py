@@ -3,14 +3,17 @@ vectors, categories of words in 2-D, and a failed analogy with its target point.
 
 Plot data is computed apart from drawing, as in `embedding_figures`: each `*_info` function
 returns a plain value (words, accuracies, 2-D coordinates) that can be tested without matplotlib,
-and each `*_figure` function only draws it. 2-D maps are PCA of unit vectors (exact and
-deterministic) or t-SNE through `embedding_figures.tsne_2d`.
+and each `*_figure` function, registered by kind in `tamrin.eval.figures` (analogy_sections,
+word_pairs, word_clusters, failed_analogy), only draws it, from the value or from the JSON data a
+run folder keeps of it, so `tamrin report` redraws these figures from the folder alone. 2-D maps
+are PCA of unit vectors (exact and deterministic) or t-SNE through `embedding_figures.tsne_2d`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -18,6 +21,7 @@ from matplotlib.figure import Figure
 from tamrin.data.vectors import WordVectors
 from tamrin.eval.analogy import AnalogyResult
 from tamrin.eval.embedding_figures import tsne_2d
+from tamrin.eval.figures import register_drawer
 
 PROJECTIONS = ("pca", "tsne")
 
@@ -32,6 +36,11 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 def _units(wv: WordVectors, words: Sequence[str]) -> np.ndarray:
     """(n, D) unit vectors of `words` (OutOfVocabularyError names the first unknown one)."""
     return np.stack([wv.unit[wv.index_of(w)] for w in words])
+
+
+def _xy(value: Any) -> np.ndarray:
+    """(n, 2) coordinates from an array or the nested lists of JSON plot data."""
+    return np.asarray(value, dtype=np.float64).reshape(-1, 2)
 
 
 # ------------------------------------------------------------------- accuracy per section
@@ -57,6 +66,7 @@ def section_bars_info(columns: Mapping[str, AnalogyResult]) -> SectionBars:
     )
 
 
+@register_drawer("analogy_sections", SectionBars)
 def section_figure(bars: SectionBars) -> Figure:
     """Grouped bars: one group per section, one bar per result."""
     fig = Figure(figsize=(9, 4.2))
@@ -85,20 +95,35 @@ class PairPanel:
     pairs: list[tuple[str, str]]  # (from, to), e.g. (man, woman)
     xy: np.ndarray  # (2P, 2): row 2j is pairs[j][0], row 2j + 1 is pairs[j][1]
 
+    def __post_init__(self) -> None:  # JSON gives lists: back to tuples and an array
+        object.__setattr__(self, "pairs", [(str(p[0]), str(p[1])) for p in self.pairs])
+        object.__setattr__(self, "xy", _xy(self.xy))
 
-def pair_panels_info(
-    wv: WordVectors, panels: Mapping[str, Sequence[Sequence[str]]]
-) -> list[PairPanel]:
+
+@dataclass(frozen=True)
+class PairPanels:
+    """The panels of the word-pairs figure, in order."""
+
+    panels: list[PairPanel]
+
+    def __post_init__(self) -> None:
+        panels = [p if isinstance(p, PairPanel) else PairPanel(**p) for p in self.panels]
+        object.__setattr__(self, "panels", panels)
+
+
+def pair_panels_info(wv: WordVectors, panels: Mapping[str, Sequence[Sequence[str]]]) -> PairPanels:
     """One PairPanel per (title, [[from, to], ...]); each panel gets its own PCA."""
     out = []
     for title, pairs in panels.items():
         words = [w for p in pairs for w in p]
         out.append(PairPanel(title, [(p[0], p[1]) for p in pairs], pca_2d(_units(wv, words))))
-    return out
+    return PairPanels(out)
 
 
-def pairs_figure(panels: Sequence[PairPanel]) -> Figure:
+@register_drawer("word_pairs", PairPanels)
+def pairs_figure(info: PairPanels) -> Figure:
     """Side-by-side panels, each pair's difference vector drawn as an arrow."""
+    panels = info.panels
     fig = Figure(figsize=(4.2 * len(panels), 4.2))
     for k, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
@@ -133,6 +158,9 @@ class ClusterMap:
     xy: np.ndarray  # (sum of len(words[k]), 2), the categories' words in order
     projection: str  # 'pca' or 'tsne'
 
+    def __post_init__(self) -> None:  # JSON gives nested lists
+        object.__setattr__(self, "xy", _xy(self.xy))
+
 
 def cluster_map_info(
     wv: WordVectors, clusters: Sequence[Sequence[str]], projection: str, seed: int = 0
@@ -146,6 +174,7 @@ def cluster_map_info(
     return ClusterMap([c[0] for c in clusters], words, xy, projection)
 
 
+@register_drawer("word_clusters", ClusterMap)
 def cluster_figure(m: ClusterMap) -> Figure:
     """One scatter, a colour and a legend entry per category, every word labelled."""
     fig = Figure(figsize=(6.5, 5.2))
@@ -179,6 +208,11 @@ class FailedAnalogy:
     labels: list[str]  # the words shown (a, b, c, d, answer, once each), then "target"
     xy: np.ndarray  # (len(labels), 2), PCA of their unit vectors and the unit target
 
+    def __post_init__(self) -> None:  # JSON gives lists: back to a tuple and an array
+        a, b, c, d = self.words
+        object.__setattr__(self, "words", (a, b, c, d))
+        object.__setattr__(self, "xy", _xy(self.xy))
+
 
 def failed_analogy_info(wv: WordVectors, words: Sequence[str], answer: str) -> FailedAnalogy:
     """Positions of the analogy's words, its answer and unit(b̂ − â + ĉ) in one PCA."""
@@ -189,6 +223,7 @@ def failed_analogy_info(wv: WordVectors, words: Sequence[str], answer: str) -> F
     return FailedAnalogy((a, b, c, d), answer, [*shown, "target"], pca_2d(x))
 
 
+@register_drawer("failed_analogy", FailedAnalogy)
 def failed_analogy_figure(info: FailedAnalogy) -> Figure:
     """The words, the target (red) and the arrows a → b, c → target, a → c, b → d."""
     a, b, c, d = info.words

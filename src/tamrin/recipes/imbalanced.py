@@ -52,12 +52,12 @@ from tamrin.data.datasets import ImageDataset, load_images
 from tamrin.data.imbalance import fit_counts, resample_to_counts
 from tamrin.data.medmnist import DERMAMNIST_COUNTS, read_npz
 from tamrin.eval.calibration import (
-    confusion_pair_figure,
-    operating_point_figure,
-    pr_figure,
+    confusion_pair_info,
+    operating_point_info,
+    pr_info,
     pr_summary,
     reliability,
-    reliability_figure,
+    reliability_info,
 )
 from tamrin.eval.metrics import classification_metrics
 from tamrin.models.resnet import ResNetConfig, build_resnet
@@ -330,9 +330,10 @@ def _log_evaluation(
     test = classification_metrics(y, proba, classes)
     rel = reliability(y, proba, cfg.calibration_bins)
     ctx.log_metrics("calibration", {k: rel[k] for k in ("ece", "mce", "n_bins")})
-    ctx.log_figure(
-        reliability_figure(rel),
+    ctx.log_plot(
         "reliability",
+        "reliability",
+        reliability_info(rel),
         "Reliability diagram of the test predictions: accuracy against confidence per bin "
         "(bars) and the number of predictions per bin (below, log scale).",
     )
@@ -348,14 +349,16 @@ def _log_evaluation(
         ],
         caption="AP summarizes the precision–recall curve; chance AP is the class's share of test.",
     )
-    ctx.log_figure(
-        pr_figure(y, proba, classes, aps),
+    ctx.log_plot(
         "precision_recall",
+        "precision_recall",
+        pr_info(y, proba, classes, aps),
         "Precision–recall per class on test (one vs rest); AP and chance level in the legend.",
     )
-    ctx.log_figure(
-        confusion_pair_figure(test["confusion"], test["confusion_normalized"], classes),
+    ctx.log_plot(
         "confusion_counts_normalized",
+        "confusion_pair",
+        confusion_pair_info(test["confusion"], test["confusion_normalized"], classes),
         "Test confusion matrix: counts (left, log colour scale) and row-normalized (right).",
     )
     ctx.log_table(
@@ -404,9 +407,10 @@ def _log_evaluation(
         caption=f"This run's test predictions use: {point.method}. τ and the biases are chosen "
         "on val only; every test column comes from the one test pass over the same logits.",
     )
-    ctx.log_figure(
-        operating_point_figure(adjust.curve["tau"], adjust.curve["val"], adjust.tau, cfg.objective),
+    ctx.log_plot(
         "operating_point",
+        "operating_point",
+        operating_point_info(adjust.curve["tau"], adjust.curve["val"], adjust.tau, cfg.objective),
         "The val objective as the logit adjustment τ varies; the chosen τ is applied to test.",
     )
 
@@ -422,6 +426,7 @@ _HEADLINE = (*_METRICS, "test.roc_auc_macro", "calibration.ece")
     summary="DermaMNIST skin lesions: small ResNet, imbalance remedies, honest metrics (HW14)",
     config=DermaConfig,
     data=("dermamnist",),
+    needs=lambda cfg: () if cfg.npz else ("dermamnist",),
     smoke=smoke_shrink,
     seed=SeedFigure(
         "0.71 test accuracy, macro F1 0.43, zero recall on one class", 0.71, "test.accuracy"
@@ -439,6 +444,7 @@ def dermamnist(cfg: DermaConfig, ctx: RunContext) -> None:
     summary="Real MNIST resampled to DermaMNIST's class counts: the imbalance study's stand-in",
     config=MnistImbalancedConfig,
     data=("mnist",),
+    needs=lambda cfg: ("mnist",),
     smoke=smoke_shrink,
     headline=_HEADLINE,
 )

@@ -208,7 +208,7 @@ def _gallery(
     n: int,
     seed: int,
     classes: list[str],
-) -> Any:
+) -> figs.GalleryInfo:
     """Half random queries, half queries whose nearest reference is of another class."""
     gen = torch.Generator().manual_seed(seed)
     misses = (~first_hit).nonzero().flatten()
@@ -217,7 +217,7 @@ def _gallery(
     chosen = torch.cat([rest, misses])
     titles = ["random"] * len(rest) + ["miss"] * len(misses)
     _, idx = knn(q_emb[chosen], r_emb, 8)  # (n, 8)
-    return figs.gallery_figure(
+    return figs.gallery_info(
         _display(q_x[chosen.to(q_x.device)]),
         q_y[chosen].numpy(),
         _display(r_x[idx.flatten().to(r_x.device)]).reshape(*idx.shape, *q_x.shape[2:])
@@ -308,14 +308,17 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
             ctx.log_metrics(
                 "timing", {"tsne_test_after_s": tsne.test_s, "tsne_test_points": len(tsne_te)}
             )
-        ctx.log_figure(
-            figs.tsne_figure(tsne.panels, classes),
+        ctx.log_plot(
             "tsne",
+            "tsne",
+            figs.tsne_info(tsne.panels, classes),
             f"t-SNE ({figs.tsne_backend()}) of embeddings coloured by class: train and test, "
             "before and after training.",
         )
     first_hit = torch.as_tensor(train_y[knn(q_emb, r_emb, 1)[1][:, 0]] == test_y)
-    ctx.log_figure(
+    ctx.log_plot(
+        "gallery",
+        "neighbour_gallery",
         _gallery(
             q_emb,
             test_y,
@@ -328,13 +331,13 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
             cfg.split_seed,
             classes,
         ),
-        "gallery",
         "Test queries (left, blue) and their 8 nearest training images; wrong classes outlined "
         "in red. Top rows: random queries; bottom rows: queries whose nearest image is wrong.",
     )
-    ctx.log_figure(
-        figs.distance_histogram_figure(hist_panels),
+    ctx.log_plot(
         "distances",
+        "distance_histogram",
+        figs.distance_histogram_info(hist_panels),
         "Euclidean distances of random positive (same class) and negative test pairs.",
     )
     ctx.log_plot(

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from tamrin.config import copy, require
 from tamrin.data.augment import AugmentConfig
 from tamrin.eval.figures import LinesInfo
+from tamrin.eval.matrix_figures import MatricesInfo, matrices_info
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.registry import RunContext, recipe
 from tamrin.tasks.classification import (
@@ -79,39 +79,15 @@ def torch_references(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return bn(t).numpy(), ln(t).numpy()
 
 
-def _matrix_figure(x: np.ndarray, bn: np.ndarray, ln: np.ndarray) -> Figure:
-    fig = Figure(figsize=(11, 3.6))
-    panels = [
-        (x, "input x (rows = samples)", None),
-        (bn, "batch norm: each column → mean 0, var 1", "col"),
-        (ln, "layer norm: each row → mean 0, var 1", "row"),
-    ]
-    for i, (m, title, axis) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1)
-        ax.imshow(m, cmap="coolwarm")
-        for (r, c), v in np.ndenumerate(m):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        if axis == "col":
-            for c in range(m.shape[1]):
-                ax.annotate(
-                    "",
-                    xy=(c, m.shape[0] - 0.6),
-                    xytext=(c, -0.4),
-                    arrowprops={"arrowstyle": "->", "alpha": 0.4},
-                )
-        elif axis == "row":
-            for r in range(m.shape[0]):
-                ax.annotate(
-                    "",
-                    xy=(m.shape[1] - 0.6, r),
-                    xytext=(-0.4, r),
-                    arrowprops={"arrowstyle": "->", "alpha": 0.4},
-                )
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("feature")
-        ax.set_ylabel("sample")
-    fig.tight_layout()
-    return fig
+def _matrix_panels(x: np.ndarray, bn: np.ndarray, ln: np.ndarray) -> MatricesInfo:
+    """The worked example and both normalizations, arrows along the axis each one averages."""
+    return matrices_info(
+        [
+            (x, "input x (rows = samples)", None),
+            (bn, "batch norm: each column → mean 0, var 1", "columns"),
+            (ln, "layer norm: each row → mean 0, var 1", "rows"),
+        ]
+    )
 
 
 def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
@@ -146,9 +122,10 @@ def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
         ln.round(4).tolist(),
         "Layer norm by hand: each row has mean 0 and variance 1.",
     )
-    ctx.log_figure(
-        _matrix_figure(x, bn, ln),
+    ctx.log_plot(
         "norm_axes",
+        "matrices",
+        _matrix_panels(x, bn, ln),
         "Which axis each normalization averages over (arrows).",
     )
     ok = (

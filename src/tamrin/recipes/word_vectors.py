@@ -52,14 +52,10 @@ from tamrin.eval.analogy import (
 )
 from tamrin.eval.word_figures import (
     PROJECTIONS,
-    cluster_figure,
     cluster_map_info,
-    failed_analogy_figure,
     failed_analogy_info,
     pair_panels_info,
-    pairs_figure,
     section_bars_info,
-    section_figure,
 )
 from tamrin.registry import RunContext, recipe
 
@@ -412,22 +408,25 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
         "comparative": cfg.comparative_pairs,
         "man → boy vs woman → girl": cfg.age_pairs,
     }
-    ctx.log_figure(
-        pairs_figure(pair_panels_info(wv, panels)),
+    ctx.log_plot(
         "pairs",
+        "word_pairs",
+        pair_panels_info(wv, panels),
         "Word pairs in 2-D (PCA of each panel's unit vectors), the difference vectors "
         "drawn as arrows: parallel arrows of similar length are what analogies need.",
     )
-    ctx.log_figure(
-        cluster_figure(cluster_map_info(wv, cfg.clusters, cfg.projection, ctx.seed)),
+    ctx.log_plot(
         "clusters",
+        "word_clusters",
+        cluster_map_info(wv, cfg.clusters, cfg.projection, ctx.seed),
         "Words of several categories; colour = category.",
     )
     a, b, c, d = cfg.failed
     got = most_similar(wv, [b, c], [a], topn=5)
-    ctx.log_figure(
-        failed_analogy_figure(failed_analogy_info(wv, cfg.failed, got[0][0])),
+    ctx.log_plot(
         "failed_analogy",
+        "failed_analogy",
+        failed_analogy_info(wv, cfg.failed, got[0][0]),
         "The failed analogy: the target point b − a + c (red) "
         "and the words involved, PCA of their unit vectors.",
     )
@@ -517,6 +516,11 @@ def _train_word2vec(
 # ------------------------------------------------------------------------------ recipes
 
 
+def _store_vectors(spec: str) -> tuple[str, ...]:
+    """("glove",) when `spec` names the data store's glove.6B zip, else () (package or path)."""
+    return ("glove",) if spec.startswith("glove.6B.") else ()
+
+
 def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
     """Fewer words and questions; the same vectors (never another source) as the full run."""
     cfg.limit = 20_000
@@ -529,6 +533,7 @@ def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
     summary="Pretrained GloVe: neighbours, analogies, pictures, exact fast analogy accuracy",
     config=WordVectorsConfig,
     data=("analogy",),  # + "glove" (the store's zip) only with vectors=glove.6B.<D>d
+    needs=lambda cfg: ("analogy", *_store_vectors(cfg.vectors)),
     smoke=_smoke_word_vectors,
     headline=(
         "analogy.3cosadd_overall",
@@ -561,8 +566,8 @@ def word_vectors(cfg: WordVectorsConfig, ctx: RunContext) -> None:
         f"Google analogy accuracy per section (first {cfg.eval.restrict_vocab:,} "
         "words, case-insensitive; questions with an unknown word skipped).",
     )
-    ctx.log_figure(
-        section_figure(section_bars_info(results)), "analogy_sections", "Accuracy per section."
+    ctx.log_plot(
+        "analogy_sections", "analogy_sections", section_bars_info(results), "Accuracy per section."
     )
     add = results.get("3cosadd")
     parts = [f"{m}: {r.accuracy:.4f}" for m, r in results.items()]
@@ -598,6 +603,7 @@ def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
     summary="word2vec (skip-gram, CBOW) trained on 100,000 IMDB reviews, compared with GloVe",
     config=Word2VecConfig,
     data=("imdb", "analogy"),  # + "glove" only with compare=glove.6B.<D>d
+    needs=lambda cfg: ("imdb", "analogy", *_store_vectors(cfg.compare)),
     smoke=_smoke_word2vec,
     headline=(
         "skipgram_analogy.3cosadd_overall",
@@ -724,9 +730,10 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
         "on all the questions each vocabulary covers, and GloVe on just the questions "
         "the IMDB vocabulary covers ('scored' and 'OOV' are the IMDB models').",
     )
-    ctx.log_figure(
-        section_figure(section_bars_info(columns)),
+    ctx.log_plot(
         "analogy_sections",
+        "analogy_sections",
+        section_bars_info(columns),
         "Analogy accuracy per section: a movie-review corpus vs a general one.",
     )
     words = [w for w in cfg.neighbours if all(w in wv for wv in trained.values())]
