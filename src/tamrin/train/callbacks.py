@@ -7,7 +7,8 @@ A callback overrides any of:
     on_batch_end(model, epoch, batch)      after each optimizer step
     before_validate(model)                 e.g. swap in averaged weights for validation
     after_validate(model)                  ... and back (after best.pt is written)
-    on_epoch_end(model, row) -> str|None   a reason string stops training (early stop, pruning)
+    on_epoch_end(model, row) -> str|None   a reason stops training, with the callback's
+                                           `stop_status` ("stopped_early"; Pruning: "pruned")
     state_dict() / load_state_dict(d)      saved in last.pt, so resume stays exact
 
 `EMA` (exponential moving average of the weights, validated and kept as best.pt) and `Pruning`
@@ -27,6 +28,8 @@ from torch import nn
 
 class Callback:
     """Base class: every hook does nothing."""
+
+    stop_status = "stopped_early"  # the run's status when this callback stops training
 
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         return None
@@ -105,6 +108,8 @@ class Pruning(Callback):
     `report(step, value)` and `should_prune()` are Optuna's `trial.report` / `trial.should_prune`
     or anything with the same meaning; nothing here imports Optuna.
     """
+
+    stop_status = "pruned"
 
     def __init__(
         self,

@@ -118,10 +118,10 @@ def fit(
     """Train `model` for `cfg.epochs`, resuming from `checkpoint_dir/last.pt` when it exists.
 
     `objective` defaults to cross-entropy classification of batch["x"] against batch["y"].
-    A callback's `on_epoch_end` returning a reason stops training (status "pruned" when the
-    reason says so, else "stopped_early"). Raises RunInterrupted after saving on Ctrl-C (or a
-    KeyboardInterrupt raised by `on_batch_end`); a NaN/inf loss ends training with status
-    `stopped_nonfinite` and keeps the last good checkpoint.
+    A callback's `on_epoch_end` returning a reason stops training with that callback's
+    `stop_status` ("stopped_early", or "pruned" for `Pruning`). Raises RunInterrupted after
+    saving on Ctrl-C (or a KeyboardInterrupt raised by `on_batch_end`); a NaN/inf loss ends
+    training with status `stopped_nonfinite` and keeps the last good checkpoint.
     """
     model.to(device)
     nhwc = cfg.channels_last and prefers_channels_last(model)
@@ -277,16 +277,16 @@ def fit(
                 state["bad_epochs"] += 1
             for cb in callbacks:
                 cb.after_validate(model)
-            reasons = [r for r in (cb.on_epoch_end(model, row) for cb in callbacks) if r]
+            stops = [(cb, r) for cb in callbacks if (r := cb.on_epoch_end(model, row))]
             state.update(epoch=epoch + 1, batch=0, sums=None, elapsed=0.0)
             save(last, epoch + 1, 0, None, 0.0)
             if on_epoch is not None:
                 on_epoch(row)
             if epoch_task is not None:
                 progress.advance(epoch_task)
-            if reasons:
-                status = "pruned" if any("prune" in r for r in reasons) else "stopped_early"
-                message = "; ".join(reasons)
+            if stops:
+                status = stops[0][0].stop_status
+                message = "; ".join(reason for _, reason in stops)
                 break
             if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
                 status = "stopped_early"
