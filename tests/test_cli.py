@@ -17,6 +17,11 @@ def test_list_shows_every_recipe(capsys: pytest.CaptureFixture[str]) -> None:
         assert r.name in out
     for st in registry.all_studies():
         assert st.name in out
+    from tamrin.models import list_models
+
+    for name in list_models():
+        assert f"│ {name} " in out
+    assert "embed-seed" in out and "resnet" in out
 
 
 @pytest.mark.parametrize(

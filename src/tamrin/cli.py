@@ -30,6 +30,15 @@ def _cmd_list(args: argparse.Namespace) -> None:
     for st in registry.all_studies():
         studies.add_row(st.name, st.summary, st.recipe, f"{len(st.variants)} × {st.seeds}")
     console.print(studies)
+    from tamrin.models import get_model_spec, list_models
+
+    models = Table(title="tamrin models (tamrin.models.build_model(name, ...))")
+    for col in ("name", "task", "config", "summary"):
+        models.add_column(col)
+    for name in list_models():
+        spec = get_model_spec(name)
+        models.add_row(name, spec.task, spec.config.__name__, spec.summary)
+    console.print(models)
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
