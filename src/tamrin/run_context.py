@@ -168,5 +168,16 @@ class Run:
         rundir.write_predictions(self.run_dir, y, p, list(class_names))
         self.metrics["test"] = classification_metrics(y, p, list(class_names))
 
+    def recorded_precision(self) -> dict[str, Any] | None:
+        """The precision config.json records for this run (None before one is recorded)."""
+        record = rundir.read_config(self.run_dir).get("precision")
+        return dict(record) if isinstance(record, Mapping) else None
+
+    def record_precision(self, record: Mapping[str, Any]) -> None:
+        """Write the run's precision decision into config.json (kept there on resume)."""
+        meta = rundir.read_config(self.run_dir)
+        meta["precision"] = dict(record)
+        rundir.write_config(self.run_dir, meta)
+
     def progress(self) -> Any:
         return self._progress

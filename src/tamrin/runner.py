@@ -334,8 +334,15 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     dev = resolve_device(meta.get("device_request", "auto"))
     meta["device"] = str(dev)
     train_cfg = getattr(cfg, "train", None)
-    if isinstance(getattr(train_cfg, "precision", None), str):  # the same call training makes
-        meta["precision"] = resolve_precision(train_cfg.precision, dev).record()
+    recorded = meta.get("precision")
+    run_scoped = isinstance(recorded, Mapping) and recorded.get("scope") == "run"
+    if isinstance(getattr(train_cfg, "precision", None), str) and not run_scoped:
+        # the machine's answer; training refines it per model (tasks.training.run_precision)
+        # and records that with scope "run", which a resumed run then keeps
+        meta["precision"] = {
+            **resolve_precision(train_cfg.precision, dev).record(),
+            "scope": "machine",
+        }
     write_json(run_dir / "config.json", meta)
     C.seed_everything(meta["seed"])
     ctx = Run(

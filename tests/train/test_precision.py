@@ -240,7 +240,12 @@ def test_run_records_the_resolved_precision(tiny_data: Path, tmp_path: Path) -> 
         quiet=True,
     )
     meta = json.loads((result.run_dir / "config.json").read_text())  # type: ignore[union-attr]
-    assert meta["precision"] == {"request": "fp32", "name": "fp32", "reason": "requested fp32"}
+    assert meta["precision"] == {
+        "request": "fp32",
+        "name": "fp32",
+        "reason": "requested fp32",
+        "scope": "run",  # decided by the first fit (tasks.training.run_precision)
+    }
 
 
 # --- accuracy at smoke scale ---------------------------------------------------------------------

@@ -69,7 +69,7 @@ from tamrin.tasks.classification import (
     test_logits,
     train_classifier,
 )
-from tamrin.tasks.training import log_model, precision_dtype
+from tamrin.tasks.training import log_model, run_precision
 from tamrin.train.imbalance import (
     Objective,
     OperatingPoint,
@@ -79,7 +79,7 @@ from tamrin.train.imbalance import (
     imbalance_validator,
     loss_for,
 )
-from tamrin.train.objectives import LossTerm
+from tamrin.train.objectives import Classify, LossTerm
 from tamrin.train.optim import TrainConfig
 
 Remedy = Literal["none", "inverse", "effective", "sampling", "focal", "logit-adjust", "class-bias"]
@@ -285,7 +285,6 @@ def _run(cfg: ImbalanceConfig, ctx: RunContext, ds: ImageDataset, source: str) -
             [[n, c, float(w)] for n, c, w in zip(splits.classes, counts, weights, strict=True)],
             caption=f"Cross-entropy weights of remedy '{cfg.remedy}' (they sum to K).",
         )
-    amp = precision_dtype(cfg.train, ctx.device)
     batches = image_batches(
         splits,
         cfg.train.batch_size,
@@ -294,13 +293,15 @@ def _run(cfg: ImbalanceConfig, ctx: RunContext, ds: ImageDataset, source: str) -
         jitter=cfg.jitter,
         sampler="balanced" if cfg.remedy == "sampling" else "shuffle",
     )
+    objective = Classify({"loss": LossTerm(loss)})
+    amp = run_precision(ctx, cfg.train, model, batches, objective).dtype
     train_classifier(
         model,
         splits,
         cfg.train,
         ctx,
         batches=batches,
-        losses={"loss": LossTerm(loss)},
+        objective=objective,
         validate=imbalance_validator(splits.val_x, splits.val_y, cfg.train.eval_batch_size, amp),
     )
     val_logits = outputs(model, splits.val_x, cfg.train, ctx)

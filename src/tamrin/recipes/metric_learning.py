@@ -52,7 +52,7 @@ from tamrin.eval.retrieval import knn, pair_distances, retrieval_metrics, silhou
 from tamrin.models.embedding import EmbeddingConfig, build_embedding_net
 from tamrin.registry import RunContext, StudySpec, Variant, recipe, register_study
 from tamrin.tasks.classification import ImageData, SplitConfig, load_splits, outputs, pk_batches
-from tamrin.tasks.training import log_model, train
+from tamrin.tasks.training import log_model, run_precision, train
 from tamrin.train.objectives import Triplet
 from tamrin.train.optim import TrainConfig
 from tamrin.train.triplet import MINERS, Distance, Miner, TripletObjective
@@ -241,6 +241,12 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
     test_y, train_y = test_y_dev.cpu(), splits.train_y.cpu()
     model = build_embedding_net(cfg.model, splits.in_shape)
     log_model(ctx, model, arch=cfg.model.arch, dim=cfg.model.dim, normalize=cfg.model.normalize)
+    miner = TripletObjective(cfg.miner, cfg.margin, cfg.distance, track_all=cfg.track_all_triplets)
+    objective = Triplet(miner)
+    batches = pk_batches(
+        splits, cfg.train.batch_size // cfg.k, cfg.k, ctx.seed, augment=cfg.augment
+    )
+    run_precision(ctx, cfg.train, model, batches, objective)  # before and after: one precision
 
     # --- the untrained network: a baseline for every number and picture --------------------
     t0 = time.perf_counter()
@@ -268,19 +274,8 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
     eval_before_s = time.perf_counter() - t0 - tsne.seconds
 
     # --- training -----------------------------------------------------------------------------
-    objective = TripletObjective(
-        cfg.miner, cfg.margin, cfg.distance, track_all=cfg.track_all_triplets
-    )
-    batches = pk_batches(
-        splits, cfg.train.batch_size // cfg.k, cfg.k, ctx.seed, augment=cfg.augment
-    )
     result = train(
-        model,
-        batches,
-        cfg.train,
-        ctx,
-        objective=Triplet(objective),
-        validate=_validator(cfg, ctx, splits),
+        model, batches, cfg.train, ctx, objective=objective, validate=_validator(cfg, ctx, splits)
     )
 
     # --- the test split, once: test queries against every train image -------------------------

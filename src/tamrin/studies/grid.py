@@ -117,9 +117,19 @@ def run_study(
         "cells": _cells(spec, seed_list),
     }
     recipe = registry.get(spec.recipe)
+    requests = set()
     for v in spec.variants:  # every variant's config, device and data now: a bad input fails here
         cfg = runner.resolve_config(recipe, _cell_overrides(spec, v, meta), smoke=smoke)
         runner.check_inputs(recipe, cfg, device=device, data_dir=data_dir)
+        requests.add(getattr(getattr(cfg, "train", None), "precision", None))
+    if requests == {"auto"}:
+        # One precision for every cell, or the comparison would mix fp32 and bf16 cells: `auto`
+        # becomes the machine's answer here (cells then skip the per-model probe).
+        from tamrin.train.device import resolve_device, resolve_precision
+
+        chosen = resolve_precision("auto", resolve_device(device))
+        meta["overrides"]["train.precision"] = chosen.name
+        meta["precision"] = chosen.record()
     study_dir = Path(out) / name / datetime.now().strftime("%Y%m%d-%H%M%S")
     n = 1
     while study_dir.exists():

@@ -22,7 +22,7 @@ from tamrin.data.batches import BalancedSampler, Batches, PKSampler, Sampler, Sh
 from tamrin.data.prepare import ImageSplits, prepare_images
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.registry import RunContext
-from tamrin.tasks.training import log_model, precision_dtype, train
+from tamrin.tasks.training import log_model, precision_dtype, run_precision, train
 from tamrin.train.callbacks import Callback
 from tamrin.train.fit import FitResult, Validator, classification_validator
 from tamrin.train.inference import predict_logits
@@ -169,11 +169,11 @@ def train_classifier(
     Batches default to shuffled `augment`-ed ones (`data` resolves the flip default); `losses`
     replaces cross-entropy; `validate` replaces val loss/accuracy.
     """
-    amp = precision_dtype(train_cfg, ctx.device)
     if batches is None:
         batches = image_batches(splits, train_cfg.batch_size, ctx.seed, augment=augment, data=data)
     if objective is None:
         objective = Classify(losses, label_smoothing=train_cfg.label_smoothing)
+    amp = run_precision(ctx, train_cfg, model, batches, objective).dtype
     if validate is None:
         validate = classification_validator(
             splits.val_x, splits.val_y, train_cfg.eval_batch_size, amp
@@ -194,7 +194,7 @@ def train_classifier(
 
 def outputs(model: nn.Module, x: torch.Tensor, train_cfg: TrainConfig, ctx: RunContext) -> Any:
     """Model outputs for every row of `x` (eval mode, the run's precision), float32 on CPU."""
-    amp = precision_dtype(train_cfg, ctx.device)
+    amp = precision_dtype(train_cfg, ctx)
     return predict_logits(model, x, train_cfg.eval_batch_size, amp).cpu()
 
 

@@ -11,16 +11,52 @@ from torch import nn
 from tamrin.data.batches import Batches
 from tamrin.registry import RunContext
 from tamrin.train.callbacks import Callback
+from tamrin.train.device import Precision, resolve_precision
 from tamrin.train.fit import FitResult, Validator, fit
-from tamrin.train.objectives import Objective
+from tamrin.train.model_precision import choose_model_precision
+from tamrin.train.objectives import Classify, Objective
 from tamrin.train.optim import TrainConfig
 
 
-def precision_dtype(train_cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype `train_cfg.precision` resolves to on `device` (None = fp32)."""
-    from tamrin.train.device import resolve_precision
+def run_precision(
+    ctx: RunContext,
+    train_cfg: TrainConfig,
+    model: nn.Module | None = None,
+    batches: Batches | None = None,
+    objective: Objective | None = None,
+) -> Precision:
+    """The run's precision: decided once, with the model, and recorded in config.json.
 
-    return resolve_precision(train_cfg.precision, device).dtype
+    `auto` starts from the machine's answer (`resolve_precision`); where that is bf16 on a CPU,
+    the model's own training step is timed on the run's first batch (cached per model:
+    `train.model_precision`). The decision is recorded with scope "run", and every later call
+    of the run — other fits (norm-lab's three models), validation, the test pass, a resumed run
+    — uses it, so one run never mixes precisions. Without a model (before the first fit) it is
+    the machine's answer.
+    """
+    recorded = ctx.recorded_precision()
+    if recorded is not None and recorded.get("scope") == "run":
+        name = recorded["name"]
+        dtype = torch.bfloat16 if name == "bf16" else None
+        return Precision(name, dtype, recorded.get("reason", ""), recorded.get("request", "auto"))
+    machine = resolve_precision(train_cfg.precision, ctx.device)
+    if model is None or batches is None:
+        return machine
+    first = next(iter(batches.epoch(0)))  # batches are pure: this draws nothing from the run
+    chosen = choose_model_precision(
+        machine,
+        model.to(ctx.device),
+        first,
+        objective or Classify(),
+        channels_last=train_cfg.channels_last,
+    )
+    ctx.record_precision({**chosen.record(), "scope": "run"})
+    return chosen
+
+
+def precision_dtype(train_cfg: TrainConfig, ctx: RunContext) -> torch.dtype | None:
+    """The run's autocast dtype (None = fp32): its recorded decision, else the machine's."""
+    return run_precision(ctx, train_cfg).dtype
 
 
 def train(
@@ -49,13 +85,14 @@ def train(
         if after_epoch is not None:
             after_epoch(row)
 
+    precision = run_precision(ctx, train_cfg, model, batches, objective)
     result = fit(
         model,
         batches,
         train_cfg,
         device=ctx.device,
         objective=objective,
-        amp=precision_dtype(train_cfg, ctx.device),
+        amp=precision.dtype,
         validate=validate,
         callbacks=callbacks,
         checkpoint_dir=ctx.checkpoint_dir / name if name else ctx.checkpoint_dir,
