@@ -52,6 +52,9 @@ NUM_CLASSES = 10
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "lenet": lambda: build_classifier(ModelConfig(arch="lenet"), IN_SHAPE, NUM_CLASSES),
+    "lenet-bn": lambda: build_classifier(
+        ModelConfig(arch="lenet", norm="batch"), IN_SHAPE, NUM_CLASSES
+    ),
     "wide": lambda: build_classifier(ModelConfig(arch="wide"), IN_SHAPE, NUM_CLASSES),
     "wide-bn": lambda: build_classifier(
         ModelConfig(arch="wide", norm="batch"), IN_SHAPE, NUM_CLASSES
