@@ -32,7 +32,7 @@ import numpy as np
 from tamrin.data.store import DataStore
 from tamrin.data.vectors import load_glove_package
 from tamrin.eval import analogy
-from tamrin.runner import _git_commit
+from tamrin.runner import git_commit
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -145,7 +145,7 @@ def main() -> None:
             "cores": os.cpu_count(),
             "nice": os.nice(0),
             "load_avg_1m": os.getloadavg()[0],
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "date": datetime.now().isoformat(timespec="seconds"),
         },
     }

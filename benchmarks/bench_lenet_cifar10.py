@@ -33,7 +33,7 @@ import tamrin
 from tamrin.data.datasets import load_images
 from tamrin.data.splits import stratified_holdout
 from tamrin.data.store import DataStore
-from tamrin.runner import _git_commit
+from tamrin.runner import git_commit
 from tamrin.train.device import cpu_cores
 
 
@@ -171,7 +171,7 @@ def main() -> None:
             "cores": cpu_cores(),
             "threads": torch.get_num_threads(),
             "cpu": platform.processor() or platform.machine(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "python": platform.python_version(),
             "host_cpu_flags_avx512_bf16": "avx512_bf16" in Path("/proc/cpuinfo").read_text()
             if Path("/proc/cpuinfo").exists()

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch import nn
 import tamrin
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.models.resnet import ResNetConfig, build_resnet
+from tamrin.runner import git_commit
 from tamrin.train.device import (
     cached_probe,
     cpu_cores,
@@ -62,20 +62,6 @@ BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "mlp": lambda: build_classifier(ModelConfig(arch="mlp"), IN_SHAPE, NUM_CLASSES),
     "resnet8": lambda: build_resnet(ResNetConfig(depth=8, width=32), IN_SHAPE, NUM_CLASSES),
 }
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        )
-        return (out.stdout.strip() or None) if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _stats(ms: list[float]) -> dict[str, float]:
@@ -207,7 +193,7 @@ def main() -> None:
             "flags": {f: f in cpu.flags for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2")},
             "cores": cpu_cores(),
             "threads": torch.get_num_threads(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "python": platform.python_version(),
             "host": platform.node(),
         },

@@ -98,7 +98,8 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The checkout's commit (None outside git): recorded with every run and benchmark."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -285,7 +286,7 @@ def _write_config(
             "tamrin_version": __version__,
             "torch_version": torch.__version__,
             "threads": cpu_cores(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "started": datetime.now().isoformat(timespec="seconds"),
             "seed_figure": recipe.seed_figure.__dict__ if recipe.seed_figure else None,
             "headline": list(recipe.headline),
