@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -337,13 +337,11 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     train_cfg = getattr(cfg, "train", None)
     recorded = meta.get("precision")
     run_scoped = isinstance(recorded, Mapping) and recorded.get("scope") == "run"
-    if isinstance(getattr(train_cfg, "precision", None), str) and not run_scoped:
+    requested = getattr(train_cfg, "precision", None)
+    if isinstance(requested, str) and not run_scoped:
         # the machine's answer; training refines it per model (tasks.training.run_precision)
         # and records that with scope "run", which a resumed run then keeps
-        meta["precision"] = {
-            **resolve_precision(train_cfg.precision, dev).record(),
-            "scope": "machine",
-        }
+        meta["precision"] = {**resolve_precision(requested, dev).record(), "scope": "machine"}
     write_json(run_dir / "config.json", meta)
     C.seed_everything(meta["seed"])
     ctx = Run(
@@ -514,6 +512,7 @@ def list_runs(out: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
     ('run', 'seeds', 'study'), name, data set, date, seeds, status and test accuracy (a group's
     mean). A damaged folder is listed with its status, not skipped."""
     rows = []
+    read: Callable[[Path], dict[str, Any]]
     for folder in sorted(p for p in Path(out).glob("*/*") if p.is_dir()):
         if rundir.is_study_dir(folder):
             read, kind = _study_row, "study"

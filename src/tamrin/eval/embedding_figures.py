@@ -233,7 +233,7 @@ def distance_histogram_figure(info: DistanceHistInfo) -> Figure:
             # one weighted sample per bin draws exactly the histogram of the original values
             ax.hist(
                 edges[:-1],
-                bins=edges,
+                bins=edges.tolist(),
                 weights=counts,
                 alpha=0.55,
                 density=bool(counts.sum()),

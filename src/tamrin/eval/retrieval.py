@@ -72,7 +72,7 @@ def retrieval_metrics(
     r = ref_counts[q_y] - int(ref_includes_query)  # (Q,) references of the query's class
     depth = max(int(r.max()), max(ks), knn_k, 1)
     p1, rp, mapr = [], [], []
-    hits_at = {k: [] for k in ks}
+    hits_at: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     knn_correct = []
     for start in range(0, q_emb.shape[0], chunk):
         stop = start + chunk

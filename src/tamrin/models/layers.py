@@ -74,6 +74,7 @@ def _gain(act: ActivationKind, negative_slope: float) -> float:
         return nn.init.calculate_gain("relu")
     if act in ("leaky_relu", "prelu"):
         return nn.init.calculate_gain("leaky_relu", negative_slope)
+    assert act in ("tanh", "sigmoid"), act
     return nn.init.calculate_gain(act)  # tanh 5/3, sigmoid 1
 
 

@@ -20,6 +20,7 @@ analogy set); Levy & Goldberg 2014 (3CosMul).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -252,8 +253,8 @@ def _evaluate(
         results[method] = evaluate_analogies(
             wv,
             sections,
-            method=method,
-            restrict_vocab=cfg.restrict_vocab,  # type: ignore[arg-type]
+            method=method,  # type: ignore[arg-type]
+            restrict_vocab=cfg.restrict_vocab,
         )
         timing[f"analogy_{method}_s"] = time.perf_counter() - t0
     summary: dict[str, Any] = (
@@ -516,6 +517,11 @@ def _train_word2vec(
 # ------------------------------------------------------------------------------ recipes
 
 
+def _save_vectors(kv: Any, path: Path) -> None:
+    """What `log_artifact` calls: the trained KeyedVectors as one file at `path`."""
+    write_keyed_vectors(kv, path)
+
+
 def _store_vectors(spec: str) -> tuple[str, ...]:
     """("glove",) when `spec` names the data store's glove.6B zip, else () (package or path)."""
     return ("glove",) if spec.startswith("glove.6B.") else ()
@@ -639,7 +645,7 @@ def word2vec_train(cfg: Word2VecConfig, ctx: RunContext) -> None:
         )
         ctx.log_artifact(
             f"{name}.kv",
-            lambda path, kv=model.wv: write_keyed_vectors(kv, path),
+            functools.partial(_save_vectors, model.wv),
             f"word2vec {name} vectors trained on IMDB (gensim KeyedVectors.load(path))",
         )
         wv = from_keyed_vectors(model.wv, f"word2vec {name} on IMDB")

@@ -105,7 +105,7 @@ def run_study(
     n_seeds = spec.seeds if seeds is None else seeds
     runner.check_seeds(n_seeds, 2, "a study", " for its t-tests")
     seed_list = list(range(seed, seed + n_seeds))
-    meta = {
+    meta: dict[str, Any] = {
         "study": name,
         "spec": _spec_dict(spec),
         "seeds": seed_list,

@@ -218,7 +218,7 @@ def _artifact_blocks(metrics: Mapping[str, Any]) -> list[Block]:
     items = metrics.get("artifacts")
     if not isinstance(items, list) or not items:
         return []
-    rows = [
+    rows: list[list[Cell]] = [
         [str(a.get("file", "")), fmt(a.get("bytes")), str(a.get("caption", ""))]
         for a in items
         if isinstance(a, Mapping)
