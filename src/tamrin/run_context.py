@@ -44,6 +44,8 @@ class Run:
         self.metrics: dict[str, Any] = {}
         self._progress: Any = None
         self._predicted = False
+        self._precision: dict[str, Any] | None = None  # config.json's record, read once
+        self._precision_read = False
 
     # --- what recipes call -------------------------------------------------------------------
     def data_store(self) -> Any:
@@ -169,15 +171,22 @@ class Run:
         self.metrics["test"] = classification_metrics(y, p, list(class_names))
 
     def recorded_precision(self) -> dict[str, Any] | None:
-        """The precision config.json records for this run (None before one is recorded)."""
-        record = rundir.read_config(self.run_dir).get("precision")
-        return dict(record) if isinstance(record, Mapping) else None
+        """The precision config.json records for this run (None before one is recorded).
+
+        Read from disk once: validation and every inference pass ask for it.
+        """
+        if not self._precision_read:
+            record = rundir.read_config(self.run_dir).get("precision")
+            self._precision = dict(record) if isinstance(record, Mapping) else None
+            self._precision_read = True
+        return dict(self._precision) if self._precision is not None else None
 
     def record_precision(self, record: Mapping[str, Any]) -> None:
         """Write the run's precision decision into config.json (kept there on resume)."""
         meta = rundir.read_config(self.run_dir)
         meta["precision"] = dict(record)
         rundir.write_config(self.run_dir, meta)
+        self._precision, self._precision_read = dict(record), True
 
     def progress(self) -> Any:
         return self._progress

@@ -29,8 +29,8 @@ from tamrin.train import checkpoint as ckpt
 from tamrin.train.callbacks import Callback
 from tamrin.train.inference import (
     autocast,
+    batch_layout,
     classification_loss_acc,
-    memory_format,
     predict_logits,
     prefers_channels_last,
 )
@@ -92,13 +92,6 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(value)
     return value < best if mode == "min" else value > best
-
-
-def _to_layout(batch: Mapping[str, torch.Tensor], nhwc: bool) -> dict[str, torch.Tensor]:
-    """Every 4-D float field in NHWC when asked (images); other fields unchanged."""
-    if not nhwc:
-        return dict(batch)
-    return {k: memory_format(v, v.is_floating_point()) for k, v in batch.items()}
 
 
 def fit(
@@ -212,7 +205,7 @@ def fit(
             for b, batch in enumerate(train.epoch(epoch, start_batch), start=start_batch):
                 if b >= steps:
                     break
-                batch = _to_layout(batch, nhwc)
+                batch = batch_layout(batch, nhwc)
                 with autocast(device, amp):
                     out = objective.step(model, batch)
                 opt.zero_grad(set_to_none=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,13 @@ def memory_format(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     if channels_last and x.ndim == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def batch_layout(batch: Mapping[str, torch.Tensor], nhwc: bool) -> dict[str, torch.Tensor]:
+    """Every 4-D float field of a batch in NHWC when asked (images); other fields unchanged."""
+    if not nhwc:
+        return dict(batch)
+    return {k: memory_format(v, v.is_floating_point()) for k, v in batch.items()}
 
 
 @torch.no_grad()

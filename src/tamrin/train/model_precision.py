@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from tamrin.train.device import Precision, probe_cache_path, read_cpuinfo
-from tamrin.train.inference import autocast, memory_format, prefers_channels_last
+from tamrin.train.inference import autocast, batch_layout, prefers_channels_last
 from tamrin.train.objectives import Objective
 
 MODEL_MIN_SPEEDUP = 1.1  # bf16 must make this model's whole training step this much faster
@@ -70,7 +70,7 @@ def probe_model(
     nhwc = channels_last and prefers_channels_last(work)
     if nhwc:
         work = work.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    data = {k: memory_format(v, nhwc and v.is_floating_point()) for k, v in batch.items()}
+    data = batch_layout(batch, nhwc)
     opt = torch.optim.SGD(work.parameters(), lr=0.0)
 
     def step(dtype: torch.dtype | None) -> float:
