@@ -245,11 +245,6 @@ def draw_curves(info: CurvesInfo) -> Figure:
     return fig
 
 
-def curves_figure(history: Sequence[Mapping[str, Any]], best: Mapping[str, Any] | None) -> Figure:
-    """`draw_curves(curves_info(history, best))` (an empty history draws an empty panel)."""
-    return draw_curves(curves_info(history, best) or CurvesInfo([], {}))
-
-
 # ----------------------------------------------------------------------------- confusion matrix
 
 
@@ -313,20 +308,6 @@ def draw_confusion(info: ConfusionInfo) -> Figure:
                 )
     ax.set_title("confusion matrix (rows: true class, normalised)")
     return fig
-
-
-def confusion_figure(
-    confusion_normalized: Sequence[Sequence[float]],
-    confusion_counts: Sequence[Sequence[int]],
-    class_names: Sequence[str],
-) -> Figure:
-    return draw_confusion(
-        ConfusionInfo(
-            [list(map(float, r)) for r in confusion_normalized],
-            [list(map(int, r)) for r in confusion_counts],
-            list(class_names),
-        )
-    )
 
 
 # ----------------------------------------------------------------------------- ROC curves
@@ -394,22 +375,6 @@ def draw_roc(info: RocInfo) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small" if k <= 10 else "x-small", loc="lower right")
     return fig
-
-
-def roc_figure(
-    y_true: np.ndarray,
-    proba: np.ndarray,
-    class_names: Sequence[str],
-    aucs: Sequence[float | None],
-) -> Figure:
-    curves = roc_curves(y_true, proba)
-    return draw_roc(
-        RocInfo(
-            list(class_names),
-            [None if c is None else {"fpr": c[0].tolist(), "tpr": c[1].tolist()} for c in curves],
-            list(aucs),
-        )
-    )
 
 
 # ----------------------------------------------------------------------------- generic kinds

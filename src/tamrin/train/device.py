@@ -47,11 +47,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA; None (fp32) on CPU, where bf16 is only faster on some CPUs."""
-    return torch.bfloat16 if device.type == "cuda" else None
-
-
 # --- precision policy ---------------------------------------------------------------------------
 # One place decides fp32 vs bf16 autocast. CUDA: bf16 where the GPU does it natively. CPU: bf16
 # only where the CPU has bf16 instructions (AMX / AVX-512 BF16; elsewhere it is emulated and slower)
