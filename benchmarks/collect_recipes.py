@@ -36,7 +36,7 @@ def _row(summary_path: Path) -> dict:
         "train_time_s_mean": s["time"]["train_time_s"]["mean"],
         "train_time_s_min": min(s["time"]["train_time_s"]["values"]),
         "wall_time_s_mean": s["time"]["wall_time_s"]["mean"],
-        "seed_figure": s.get("seed_figure"),
+        "homework_figure": s.get("homework_figure", s.get("seed_figure")),
         "device": meta.get("device"),
         "threads": meta.get("threads"),
         "torch": meta.get("torch_version"),
@@ -49,12 +49,14 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
     print(
-        "| recipe | data | seed's figure | tamrin test accuracy (mean ± std) | macro F1 | "
+        "| recipe | data | homework's figure | tamrin test accuracy (mean ± std) | macro F1 | "
         "epochs | train time per seed: fastest / mean |"
     )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        fig = r["seed_figure"]["text"] if r["seed_figure"] and r["data"] == "cifar10" else "—"
+        fig = (
+            r["homework_figure"]["text"] if r["homework_figure"] and r["data"] == "cifar10" else "—"
+        )
         print(
             f"| `{r['recipe']}` | {r['data']} | {fig} | {r['accuracy_mean']:.4f} ± "
             f"{r['accuracy_std']:.4f} ({len(r['seeds'])} seeds) | {r['macro_f1_mean']:.4f} | "

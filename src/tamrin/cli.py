@@ -17,10 +17,10 @@ def _cmd_list(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     table = Table(title="tamrin recipes")
-    for col in ("name", "summary", "seed's figure", "data"):
+    for col in ("name", "summary", "homework's figure", "data"):
         table.add_column(col)
     for r in registry.all_recipes():
-        fig = r.seed_figure.text if r.seed_figure else ""
+        fig = r.homework_figure.text if r.homework_figure else ""
         table.add_row(r.name, r.summary, fig, ", ".join(r.data))
     console = Console(width=max(Console().width, 120))
     console.print(table)

@@ -20,10 +20,10 @@ _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
-class SeedFigure:
+class HomeworkFigure:
     """The number the course's original homework reported, to compare ours with."""
 
-    text: str  # what the seed reported, in words ("62% test accuracy after 5 epochs, batch 4")
+    text: str  # what the homework reported, in words ("62% test accuracy after 5 epochs, batch 4")
     value: float  # the number, as a fraction where it is a rate (0.62)
     metric: str  # the metrics.json key ours is compared on ("test.accuracy")
     data: str = ""  # the data set it was measured on ("" at registration: the recipe's first)
@@ -71,7 +71,7 @@ class Recipe:
     config_cls: type
     fn: Callable[[Any, RunContext], None]
     data: tuple[str, ...]
-    seed_figure: SeedFigure | None
+    homework_figure: HomeworkFigure | None
     smoke: Callable[[Any], Any]
     headline: tuple[str, ...]
     module: str
@@ -113,7 +113,7 @@ def recipe(
     summary: str,
     config: type,
     data: Sequence[str] = (),
-    seed: SeedFigure | None = None,
+    homework: HomeworkFigure | None = None,
     smoke: Callable[[Any], Any] | None = None,
     headline: Sequence[str] = ("test.accuracy", "test.macro_f1"),
     needs: Callable[[Any], Sequence[str]] | None = None,
@@ -138,7 +138,11 @@ def recipe(
             config,
             fn,
             tuple(data),
-            dataclasses.replace(seed, data=data[0]) if seed and data and not seed.data else seed,
+            (
+                dataclasses.replace(homework, data=data[0])
+                if homework and data and not homework.data
+                else homework
+            ),
             smoke or (lambda c: c),
             tuple(headline),
             fn.__module__,
@@ -175,7 +179,7 @@ class StudySpec:
     summary: str  # one line for `tamrin list`
     recipe: str  # the registered recipe every cell runs
     variants: tuple[Variant, ...]
-    question: str = ""  # the claim under test, in words (what the seed said)
+    question: str = ""  # the claim under test, in words (what the homework said)
     base: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # overrides for every cell
     smoke_base: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # added under --smoke
     baseline: str = ""  # name of the baseline variant in each group; "" = the group's first

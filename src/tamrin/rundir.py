@@ -293,22 +293,29 @@ def list_figures(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-# ----------------------------------------------------------------------------- the seed's figure
+# ------------------------------------------------------------------------- the homework's figure
 
 
-def seed_figure(config: Mapping[str, Any]) -> dict[str, Any] | None:
+def homework_figure(config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The homework's figure a run is compared with, or None where it does not apply.
 
     The figure belongs to (recipe, data set): a run on another data set than the one the
     homework measured (`--set data=mnist` for a CIFAR-10 figure) is not compared with it.
     """
-    fig = config.get("seed_figure")
-    if not isinstance(fig, Mapping):
+    fig = recorded_homework_figure(config)
+    if fig is None:
         return None
     data, measured_on = config.get("data"), fig.get("data")
     if data and measured_on and data != measured_on:
         return None
     return dict(fig)
+
+
+def recorded_homework_figure(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The homework's figure as config.json recorded it, whatever data set the run used
+    (folders written before the rename call it `seed_figure`)."""
+    fig = config.get("homework_figure", config.get("seed_figure"))
+    return dict(fig) if isinstance(fig, Mapping) else None
 
 
 # Display names of the data sets in run titles ("LeNet-5 on MNIST"); others show as named.

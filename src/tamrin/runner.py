@@ -288,7 +288,7 @@ def _write_config(
             "threads": cpu_cores(),
             "git_commit": git_commit(),
             "started": datetime.now().isoformat(timespec="seconds"),
-            "seed_figure": recipe.seed_figure.__dict__ if recipe.seed_figure else None,
+            "homework_figure": recipe.homework_figure.__dict__ if recipe.homework_figure else None,
             "headline": list(recipe.headline),
         },
     )
@@ -578,8 +578,8 @@ def _print_summary(result: RunResult) -> None:
     table = Table(title=f"{meta['recipe']}: {title} (seed {meta['seed']}) — {m.get('status')}")
     table.add_column("metric")
     table.add_column("ours", justify="right")
-    table.add_column("seed's", justify="right")
-    fig = rundir.seed_figure(meta) or {}
+    table.add_column("homework's", justify="right")
+    fig = rundir.homework_figure(meta) or {}
     for key in meta.get("headline", []):
         seed_val = fig.get("value") if fig.get("metric") == key else None
         table.add_row(key, _fmt(result.metric(key)), _fmt(seed_val) if seed_val is not None else "")

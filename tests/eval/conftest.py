@@ -110,7 +110,7 @@ def _config(**over: Any) -> dict[str, Any]:
         "started": "2026-11-23T18:00:00",
         "smoke": False,
         "summary": "LeNet-5 on CIFAR-10, the course's first CNN exercise.",
-        "seed_figure": {
+        "homework_figure": {
             "text": "62% test accuracy after 20 epochs",
             "value": 0.62,
             "metric": "test.accuracy",

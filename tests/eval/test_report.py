@@ -25,7 +25,7 @@ MakeRun = Callable[..., Path]
 # (what, formatted as the report must show it) for numbers in the fixture's files
 NUMBERS = [
     ("test accuracy", "0.6234"),
-    ("seed's figure", "0.6200"),
+    ("homework's figure", "0.6200"),
     ("macro F1", "0.6055"),
     ("balanced accuracy", "0.6111"),
     ("weighted F1", "0.6177"),
@@ -160,7 +160,7 @@ def test_minimal_run_folder(tmp_path: Path, make_run: MakeRun) -> None:
         tmp_path / "run",
         predictions=False,
         history=[],
-        config={"headline": [], "seed_figure": None, "git_commit": None},
+        config={"headline": [], "homework_figure": None, "git_commit": None},
     )
     (run / "metrics.json").write_text(json.dumps({"status": "interrupted"}))
     html = write_report(run)[0].read_text()

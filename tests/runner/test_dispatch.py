@@ -134,7 +134,7 @@ def test_other_data_set_is_titled_and_not_compared(tiny_data: Path, tmp_path: Pa
     assert isinstance(result, runner.RunResult)
     cfg = json.loads((result.run_dir / "config.json").read_text())
     assert cfg["data"] == "mnist" and cfg["title"] == "LeNet-5 on MNIST (HW2)"
-    assert cfg["seed_figure"]["data"] == "cifar10"  # recorded, with the data set it belongs to
+    assert cfg["homework_figure"]["data"] == "cifar10"  # recorded, with the data set it belongs to
     html = result.report_html.read_text()
     assert "LeNet-5 on MNIST (HW2)" in html
     assert "was measured on CIFAR-10; this run is on MNIST" in html
@@ -144,5 +144,5 @@ def test_other_data_set_is_titled_and_not_compared(tiny_data: Path, tmp_path: Pa
     assert "0.6200" in same.report_html.read_text()  # on CIFAR-10 it is compared
     group = runner.run("cifar10-lenet", {"data": "mnist"}, smoke=True, seeds=2, out=tmp_path,
                        quiet=True)  # fmt: skip
-    assert group.summary["seed_figure"] is None and group.summary["data"] == "mnist"
+    assert group.summary["homework_figure"] is None and group.summary["data"] == "mnist"
     assert "LeNet-5 on MNIST" in group.report_html.read_text()

@@ -82,11 +82,13 @@ def test_predictions_round_trip_and_damage(tmp_path: Path) -> None:
         rundir.read_predictions(tmp_path)
 
 
-def test_seed_figure_belongs_to_its_data_set() -> None:
+def test_homework_figure_belongs_to_its_data_set() -> None:
     fig = {"text": "62%", "value": 0.62, "metric": "test.accuracy", "data": "cifar10"}
-    assert rundir.seed_figure({"seed_figure": fig, "data": "cifar10"}) == fig
-    assert rundir.seed_figure({"seed_figure": fig, "data": "mnist"}) is None
-    assert rundir.seed_figure({"seed_figure": {**fig, "data": ""}}) is not None  # old folders
+    assert rundir.homework_figure({"homework_figure": fig, "data": "cifar10"}) == fig
+    assert rundir.homework_figure({"homework_figure": fig, "data": "mnist"}) is None
+    assert (
+        rundir.homework_figure({"homework_figure": {**fig, "data": ""}}) is not None
+    )  # old folders
     assert rundir.run_title("LeNet-5 on CIFAR-10 (HW2)", "mnist", "cifar10") == (
         "LeNet-5 on MNIST (HW2)"
     )

@@ -1,6 +1,6 @@
 """CNNs and an MLP on CIFAR-10 (course HW2 and HW5), also on MNIST and Fashion-MNIST.
 
-The seed trained LeNet-5 for 5 epochs with batch 4 and lr 0.001 (62% test accuracy), the same
+The homework trained LeNet-5 for 5 epochs with batch 4 and lr 0.001 (62% test accuracy), the same
 with BatchNorm (65%), a wider 3x3 net (70%), and a 3072-4096-2048-1024-512-256-64-10 MLP (52.2%,
 macro F1 0.513). tamrin trains the same networks in far less compute: batch 128 from tensors in
 memory, one-cycle SGD with Nesterov momentum, light augmentation — see the README for the
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from tamrin.data.augment import AugmentConfig
 from tamrin.models.factory import ModelConfig
-from tamrin.registry import RunContext, SeedFigure, recipe
+from tamrin.registry import HomeworkFigure, RunContext, recipe
 from tamrin.tasks.classification import ClassifierConfig, run_classifier, smoke_shrink
 from tamrin.train.optim import TrainConfig
 
@@ -77,7 +77,9 @@ _IMAGES = ("cifar10", "mnist", "fashion-mnist")
     config=LeNetConfig,
     data=_IMAGES,
     smoke=smoke_shrink,
-    seed=SeedFigure("62% test accuracy after 5 epochs (batch 4, lr 0.001)", 0.62, "test.accuracy"),
+    homework=HomeworkFigure(
+        "62% test accuracy after 5 epochs (batch 4, lr 0.001)", 0.62, "test.accuracy"
+    ),
 )
 def cifar10_lenet(cfg: LeNetConfig, ctx: RunContext) -> None:
     """LeNet-5: conv5(6)-pool-conv5(16)-pool-FC120-FC84-FC10, SGD with momentum."""
@@ -90,7 +92,7 @@ def cifar10_lenet(cfg: LeNetConfig, ctx: RunContext) -> None:
     config=LeNetBNConfig,
     data=_IMAGES,
     smoke=smoke_shrink,
-    seed=SeedFigure("65% test accuracy after 5 epochs", 0.65, "test.accuracy"),
+    homework=HomeworkFigure("65% test accuracy after 5 epochs", 0.65, "test.accuracy"),
 )
 def cifar10_lenet_bn(cfg: LeNetBNConfig, ctx: RunContext) -> None:
     """LeNet-5 + BatchNorm2d after each convolution."""
@@ -103,7 +105,7 @@ def cifar10_lenet_bn(cfg: LeNetBNConfig, ctx: RunContext) -> None:
     config=WideConfig,
     data=_IMAGES,
     smoke=smoke_shrink,
-    seed=SeedFigure("70% test accuracy", 0.70, "test.accuracy"),
+    homework=HomeworkFigure("70% test accuracy", 0.70, "test.accuracy"),
 )
 def cifar10_wide(cfg: WideConfig, ctx: RunContext) -> None:
     """conv3(30)-pool-conv3(30)-pool-FC1080-256-10."""
@@ -116,7 +118,7 @@ def cifar10_wide(cfg: WideConfig, ctx: RunContext) -> None:
     config=MLPConfig,
     data=_IMAGES,
     smoke=smoke_shrink,
-    seed=SeedFigure("52.2% test accuracy, macro F1 0.513", 0.522, "test.accuracy"),
+    homework=HomeworkFigure("52.2% test accuracy, macro F1 0.513", 0.522, "test.accuracy"),
 )
 def cifar10_mlp(cfg: MLPConfig, ctx: RunContext) -> None:
     """Fully connected 3072-4096-2048-1024-512-256-64-10 with ReLU."""

@@ -1,6 +1,6 @@
 """Evaluation on imbalanced data: DermaMNIST skin lesions, the metrics that matter, the remedies.
 
-The seed (course HW14) trained a 7-class skin-lesion classifier on DermaMNIST (train 7,007 /
+The homework (course HW14) trained a 7-class skin-lesion classifier on DermaMNIST (train 7,007 /
 val 1,003 / test 2,005; class 5, melanocytic nevi, is 67% of the images, class 3 has 80 training
 images): 0.90 train accuracy, 0.71 / 0.68 accuracy and macro F1 0.43 / 0.42 on the held-out
 splits, zero recall on one class. It explained why accuracy misleads and recommended recall and
@@ -61,7 +61,7 @@ from tamrin.eval.calibration import (
 )
 from tamrin.eval.metrics import classification_metrics
 from tamrin.models.resnet import ResNetConfig, build_resnet
-from tamrin.registry import RunContext, SeedFigure, StudySpec, Variant, recipe, register_study
+from tamrin.registry import HomeworkFigure, RunContext, StudySpec, Variant, recipe, register_study
 from tamrin.tasks.classification import (
     image_batches,
     outputs,
@@ -429,7 +429,7 @@ _HEADLINE = (*_METRICS, "test.roc_auc_macro", "calibration.ece")
     data=("dermamnist",),
     needs=lambda cfg: () if cfg.npz else ("dermamnist",),
     smoke=smoke_shrink,
-    seed=SeedFigure(
+    homework=HomeworkFigure(
         "0.71 test accuracy, macro F1 0.43, zero recall on one class", 0.71, "test.accuracy"
     ),
     headline=_HEADLINE,

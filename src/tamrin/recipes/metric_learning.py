@@ -1,13 +1,13 @@
 """Metric learning with the triplet loss on MNIST / Fashion-MNIST (course HW14).
 
-The seed trained a siamese CNN (three 32-filter convs, max pooling, dense 128 ReLU, a dense
+The homework trained a siamese CNN (three 32-filter convs, max pooling, dense 128 ReLU, a dense
 embedding) on MNIST with L(A, P, N) = max(‖f(A)−f(P)‖² − ‖f(A)−f(N)‖² + α, 0), α = 0.4, Adam,
 batch 128, 5 epochs, every triplet built up front and drawn at random. It judged the result by a
 falling loss and a t-SNE picture only, and remarked (without doing it) that hard triplets would
 help because most random triplets have zero loss.
 
 Here the batches are P×K (P classes × K images), the triplets are mined inside each batch
-(random as the seed, batch-all, batch-hard, semi-hard), the fraction of active (non-zero-loss)
+(random as the homework, batch-all, batch-hard, semi-hard), the fraction of active (non-zero-loss)
 triplets is measured every epoch, and the embedding is judged as a retrieval system: every test
 image queries the training images (exact search), scored by precision@1, R-precision, MAP@R,
 recall@k and kNN accuracy, plus the silhouette of the test embeddings. Figures: t-SNE of train and
@@ -16,7 +16,7 @@ of positive vs negative pairs. `study-miners` compares the four miners over 3 se
 numbers: the README (3 seeds); pytorch-metric-learning's MNIST example reports precision@1 0.979
 after one epoch with semi-hard mining.
 
-The default is semi-hard mining on L2-normalized embeddings with the seed's squared distance and
+The default is semi-hard mining on L2-normalized embeddings with the homework's squared distance and
 α = 0.4, 2 epochs of P×K = 8×16 batches. Batch-hard in that same setting collapses early (every
 embedding to nearly one point: the loss sits at the margin and every triplet stays active); the
 study shows it, and Hermans et al.'s remedies (plain distances, soft margin, unnormalized
@@ -69,9 +69,9 @@ class TripletConfig(SplitConfig):
 
     data: ImageData = "mnist"  # mnist | fashion-mnist | cifar10
     model: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    miner: Miner = "semi-hard"  # random (the seed) | batch-all | batch-hard | semi-hard
-    margin: float = 0.4  # α of the triplet loss (the seed's 0.4), in distance units
-    distance: Distance = "squared"  # squared (the seed's ‖·‖²) | euclidean
+    miner: Miner = "semi-hard"  # random (the homework) | batch-all | batch-hard | semi-hard
+    margin: float = 0.4  # α of the triplet loss (the homework's 0.4), in distance units
+    distance: Distance = "squared"  # squared (the homework's ‖·‖²) | euclidean
     k: int = 16  # images per class in a batch (K); P = train.batch_size // K classes
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -405,7 +405,7 @@ register_study(
         recipe="triplet-mnist",
         variants=tuple(Variant(m, {"miner": m}) for m in MINERS),
         question=(
-            "The seed drew triplets at random and remarked that most have zero loss, so hard "
+            "The homework drew triplets at random and remarked that most have zero loss, so hard "
             "triplets should help: does mining inside P×K batches beat random triplets?"
         ),
         base={

@@ -1,11 +1,11 @@
 """Batch vs layer normalization, by hand and in a trained network (course HW2).
 
-The seed computed both on a 5x5 matrix but swapped the axes: its "batch norm" normalized each
+The homework computed both on a 5x5 matrix but swapped the axes: its "batch norm" normalized each
 row (one sample's features) — that is layer norm. With rows = samples and columns = features,
 batch norm normalizes each *column* over the batch (axis 0); layer norm normalizes each *row*
 over its features (axis 1). This recipe computes both by hand, proves they equal
 `torch.nn.BatchNorm1d` (training mode, no affine) and `torch.nn.LayerNorm` to 1e-6, shows the
-seed's row-wise "batch norm" is exactly layer norm, then trains the same CNN with no norm,
+homework's row-wise "batch norm" is exactly layer norm, then trains the same CNN with no norm,
 BatchNorm and LayerNorm (GroupNorm with one group) side by side.
 
     tamrin run norm-lab
@@ -94,12 +94,12 @@ def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
     x = np.random.default_rng(cfg.matrix_seed).integers(0, 10, (cfg.rows, cfg.cols)).astype(float)
     bn, ln = batch_norm_by_hand(x), layer_norm_by_hand(x)
     bn_ref, ln_ref = torch_references(x)
-    seed_style = layer_norm_by_hand(x)  # the seed's "batch norm": rows normalized
+    homework_style = layer_norm_by_hand(x)  # the homework's "batch norm": rows normalized
     checks = {
         "bn_vs_BatchNorm1d_max_abs_diff": float(np.abs(bn - bn_ref).max()),
         "ln_vs_LayerNorm_max_abs_diff": float(np.abs(ln - ln_ref).max()),
-        "seed_batchnorm_vs_LayerNorm_max_abs_diff": float(np.abs(seed_style - ln_ref).max()),
-        "seed_batchnorm_vs_BatchNorm1d_max_abs_diff": float(np.abs(seed_style - bn_ref).max()),
+        "seed_batchnorm_vs_LayerNorm_max_abs_diff": float(np.abs(homework_style - ln_ref).max()),
+        "seed_batchnorm_vs_BatchNorm1d_max_abs_diff": float(np.abs(homework_style - bn_ref).max()),
         "bn_column_means_max_abs": float(np.abs(bn.mean(axis=0)).max()),
         "ln_row_means_max_abs": float(np.abs(ln.mean(axis=1)).max()),
     }
@@ -136,7 +136,7 @@ def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
         f"By hand vs torch: batch norm differs from `BatchNorm1d` by at most "
         f"{checks['bn_vs_BatchNorm1d_max_abs_diff']:.1e}, layer norm from `LayerNorm` by "
         f"{checks['ln_vs_LayerNorm_max_abs_diff']:.1e} — {'both within' if ok else 'NOT within'} "
-        f'1e-6. The seed\'s row-wise "batch norm" differs from `LayerNorm` by '
+        f'1e-6. The homework\'s row-wise "batch norm" differs from `LayerNorm` by '
         f"{checks['seed_batchnorm_vs_LayerNorm_max_abs_diff']:.1e} and from `BatchNorm1d` by "
         f"{checks['seed_batchnorm_vs_BatchNorm1d_max_abs_diff']:.2f}: it *is* layer norm. "
         "Batch norm averages each feature over the samples of a batch (axis 0), so a sample's "

@@ -1,6 +1,6 @@
 """Controlled studies of course HW2: activations, weight initialization, pooling and losses.
 
-The seed answered each question with one run and prose: zero/constant initialization cannot
+The homework answered each question with one run and prose: zero/constant initialization cannot
 break symmetry and Xavier keeps the variance; pooling comes as max, min, average and L2;
 cross-entropy beats MSE for classification; and on MNIST "after 1 epoch ReLU wins on train,
 LeakyReLU on test; after 1000 epochs LeakyReLU wins everywhere" by fractions of a percent.
@@ -183,7 +183,7 @@ def _grouped(variants: list[Variant], groups: dict[str, dict[str, Any]]) -> tupl
 
 
 _ACTIVATION_QUESTION = (
-    "The seed: on MNIST, after 1 epoch ReLU wins on train and LeakyReLU on test; after "
+    "The homework: on MNIST, after 1 epoch ReLU wins on train and LeakyReLU on test; after "
     "1000 epochs LeakyReLU wins everywhere, by fractions of a percent. Does any activation "
     "differ from ReLU by more than seed-to-seed noise, on an MLP and on LeNet, and how many "
     "ReLU units die?"
@@ -249,7 +249,7 @@ register_study(
             },
         ),
         question=(
-            "The seed: zero or constant initialization cannot break the symmetry between the "
+            "The homework: zero or constant initialization cannot break the symmetry between the "
             "units of a layer, and Xavier keeps the variance of the signal. Measured: accuracy, "
             "the smallest per-layer spread between units' weights after training (0 = every "
             "unit of some layer identical), and per-layer activation std and gradient norm at "
@@ -290,7 +290,7 @@ register_study(
             )
         ),
         question=(
-            "The seed lists max, min, average and L2 pooling. How do they, and a learned "
+            "The homework lists max, min, average and L2 pooling. How do they, and a learned "
             "strided convolution in their place, compare in accuracy, parameters and speed "
             "in the same LeNet?"
         ),
@@ -318,7 +318,7 @@ register_study(
             )
         ),
         question=(
-            "The seed: cross-entropy beats MSE for classification because MSE on a saturated "
+            "The homework: cross-entropy beats MSE for classification because MSE on a saturated "
             "softmax gives a vanishing gradient. Measured: accuracy, and the gradient each loss "
             "puts on the winning logit of misclassified examples, at initialization and after "
             "training, plus the same gradient as a function of how far the wrong logit leads."

@@ -1,6 +1,6 @@
 """Word vectors (course HW14): pretrained GloVe explored, and word2vec trained on IMDB reviews.
 
-The seed explored GloVe embeddings by hand: the 10 nearest words of a word (judging ~8 of 10
+The homework explored GloVe embeddings by hand: the 10 nearest words of a word (judging ~8 of 10
 good, with oddities such as "she" next to "mother"), a word's distance to a near and a far word,
 analogies with `most_similar(positive=[w1, w2], negative=[w3])` against the swapped variant,
 2-D plots of word pairs with the difference vectors drawn by hand, clusters of related words, and
@@ -73,7 +73,7 @@ def _of(default: tuple[Any, ...]) -> Any:
     return lambda: [list(r) if isinstance(r, tuple) else r for r in default]
 
 
-# The seed's word lists and analogies (the defaults of ExploreConfig).
+# The homework's word lists and analogies (the defaults of ExploreConfig).
 NEIGHBOURS = ("mother", "king", "computer", "happy", "paris")
 NEAR_FAR = _pairs("man woman banana", "cat dog democracy", "happy glad sad", "paris london potato")
 ANALOGIES = _pairs(
@@ -128,7 +128,7 @@ class EvalConfig:
 
 @dataclass
 class ExploreConfig:
-    """The seed's explorations: word lists and analogies (defaults are the seed's)."""
+    """The homework's explorations: word lists and analogies (defaults are the homework's)."""
 
     neighbours: list[str] = field(default_factory=_of(NEIGHBOURS))  # words to list neighbours of
     topn: int = 10  # neighbours per word
@@ -394,7 +394,7 @@ def _explore(wv: WordVectors, cfg: ExploreConfig, ctx: RunContext) -> None:
             "swapped right",
         ],
         rows,
-        "The seed's analogies, with the answer order of most_similar "
+        "The homework's analogies, with the answer order of most_similar "
         "(positive=[b, c], negative=[a]) and the swapped variant side by side.",
     )
     n_right = sum(bool(r[4]) for r in rows)
@@ -479,7 +479,7 @@ def _seed_observations(
         f"young : cow :: old : ? does not give calf: **"
         f"{'holds' if failed_answer != 'calf' else 'no'}** (answer {failed_answer})."
     )
-    ctx.log_note("Which of the seed's observations hold on these vectors: " + " ".join(lines))
+    ctx.log_note("Which of the homework's observations hold on these vectors: " + " ".join(lines))
 
 
 # ----------------------------------------------------------------------------- word2vec

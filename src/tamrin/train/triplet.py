@@ -2,11 +2,11 @@
 
     L(a, p, n) = max(d(a, p) - d(a, n) + margin, 0)
 
-with d the squared Euclidean distance (the seed's ‖f(A)−f(P)‖²) or the plain one (FaceNet's
+with d the squared Euclidean distance (the homework's ‖f(A)−f(P)‖²) or the plain one (FaceNet's
 figures, torch's `TripletMarginLoss`). A miner picks which (anchor, positive, negative) index
 triples of a batch the loss sees:
 
-- `random`     one random positive and one random negative per anchor (the seed's sampling);
+- `random`     one random positive and one random negative per anchor (the homework's sampling);
 - `batch-all`  every valid triple in the batch, averaged over the active (non-zero) ones
                (Hermans, Beyer & Leibe 2017, "In Defense of the Triplet Loss", BA≠0);
 - `batch-hard` per anchor the farthest positive and the nearest negative (Hermans et al.);
@@ -17,7 +17,7 @@ triples of a batch the loss sees:
 Everything is batched tensor algebra on the (B, B) distance matrix; no Python loop over samples.
 `TripletObjective` is the `LossTerm` function `fit` calls; it also counts, per epoch, the fraction
 of the miner's triplets that are active and the fraction of *all* valid triplets of the batch that
-are active (the seed's remark that most random triplets have zero loss, measured).
+are active (the homework's remark that most random triplets have zero loss, measured).
 """
 
 from __future__ import annotations

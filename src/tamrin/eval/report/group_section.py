@@ -54,9 +54,13 @@ def summarize_runs(run_dirs: Sequence[Path], relative_to: Path | None = None) ->
         names = sorted(map(str, recipes))
         raise RunDirError(f"a seed group must hold runs of one recipe; got {names}")
     keys = [str(k) for k in first.get("headline") or []]
-    seed_fig = rundir.seed_figure(first)
-    if isinstance(seed_fig, Mapping) and seed_fig.get("metric") and seed_fig["metric"] not in keys:
-        keys.append(str(seed_fig["metric"]))
+    homework_fig = rundir.homework_figure(first)
+    if (
+        isinstance(homework_fig, Mapping)
+        and homework_fig.get("metric")
+        and homework_fig["metric"] not in keys
+    ):
+        keys.append(str(homework_fig["metric"]))
     headline = {k: mean_std([_number_or_none(lookup(m, k)) for m in metrics]) for k in keys}
     times = {
         k: mean_std([_number_or_none(m.get(k)) for m in metrics])
@@ -71,8 +75,8 @@ def summarize_runs(run_dirs: Sequence[Path], relative_to: Path | None = None) ->
         "summary": first.get("summary"),
         "title": first.get("title") or first.get("summary"),
         "data": first.get("data"),
-        "seed_figure": seed_fig,
-        "seed_figure_recorded": first.get("seed_figure"),
+        "homework_figure": homework_fig,
+        "homework_figure_recorded": rundir.recorded_homework_figure(first),
         "seeds": [c.get("seed") for c in configs],
         "runs": [Path(r).as_posix() for r in runs],
         "headline": headline,
@@ -109,8 +113,8 @@ def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Blo
     seeds = list(summary.get("seeds") or [])
     runs = [str(r) for r in summary.get("runs") or []]
     headline = summary.get("headline") or {}
-    seed_fig = summary.get("seed_figure")
-    seed_fig = seed_fig if isinstance(seed_fig, Mapping) else None
+    homework_fig = summary.get("homework_figure", summary.get("seed_figure"))
+    homework_fig = homework_fig if isinstance(homework_fig, Mapping) else None
     blocks: list[Block] = [Heading(f"{recipe} — {len(runs)} seeds", 1)]
     title = summary.get("title") or summary.get("summary")
     if title:
@@ -137,7 +141,11 @@ def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Blo
     rows: list[list[Cell]] = []
     for key, stats in headline.items():
         stats = stats if isinstance(stats, Mapping) else {}
-        theirs = seed_fig.get("value") if seed_fig and seed_fig.get("metric") == key else None
+        theirs = (
+            homework_fig.get("value")
+            if homework_fig and homework_fig.get("metric") == key
+            else None
+        )
         mean = stats.get("mean")
         diff = (
             mean - theirs
@@ -147,16 +155,16 @@ def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Blo
         rows.append([key, mean_pm_std(stats), fmt(stats.get("n")), fmt(theirs), fmt_diff(diff)])
     blocks.append(
         Table(
-            ["metric", "ours (mean ± std)", "runs", "seed's figure", "ours − seed"],
+            ["metric", "ours (mean ± std)", "runs", "homework's figure", "ours − homework"],
             rows,
             "Mean and sample standard deviation (ddof=1) over seeds.",
             id="headline",
         )
     )
-    if seed_fig and seed_fig.get("text"):
-        blocks.append(Text(f"The seed reported: {seed_fig['text']}", "muted"))
-    recorded = summary.get("seed_figure_recorded")
-    if isinstance(recorded, Mapping) and not seed_fig and summary.get("data"):
+    if homework_fig and homework_fig.get("text"):
+        blocks.append(Text(f"The homework reported: {homework_fig['text']}", "muted"))
+    recorded = summary.get("homework_figure_recorded", summary.get("seed_figure_recorded"))
+    if isinstance(recorded, Mapping) and not homework_fig and summary.get("data"):
         blocks.append(
             Text(
                 f"The homework's figure ({recorded.get('text')}) was measured on "

@@ -145,27 +145,27 @@ def _inside(rel: Path) -> bool:
 
 
 def _headline_blocks(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[Block]:
-    seed = rundir.seed_figure(config)
+    fig = rundir.homework_figure(config)
     keys = [str(k) for k in config.get("headline") or []]
-    if seed and seed.get("metric") and seed["metric"] not in keys:
-        keys.append(str(seed["metric"]))
+    if fig and fig.get("metric") and fig["metric"] not in keys:
+        keys.append(str(fig["metric"]))
     if not keys:
         return [Text("No headline metrics are named in config.json.", "muted")]
     rows: list[list[Cell]] = []
     for key in keys:
-        theirs = seed.get("value") if seed and seed.get("metric") == key else None
+        theirs = fig.get("value") if fig and fig.get("metric") == key else None
         rows.append([key, fmt(lookup(metrics, key)), fmt(theirs)])
-    blocks: list[Block] = [Table(["metric", "ours", "seed's figure"], rows, id="headline")]
-    if seed and seed.get("text"):
-        blocks.append(Text(f"The seed reported: {seed['text']}", "muted"))
+    blocks: list[Block] = [Table(["metric", "ours", "homework's figure"], rows, id="headline")]
+    if fig and fig.get("text"):
+        blocks.append(Text(f"The homework reported: {fig['text']}", "muted"))
     blocks += other_data_note(config)
     return blocks
 
 
 def other_data_note(config: Mapping[str, Any]) -> list[Block]:
     """Why the homework's figure is not compared: it was measured on another data set."""
-    fig = config.get("seed_figure")
-    if not isinstance(fig, Mapping) or rundir.seed_figure(config) is not None:
+    fig = rundir.recorded_homework_figure(config)
+    if not isinstance(fig, Mapping) or rundir.homework_figure(config) is not None:
         return []
     measured_on = rundir.data_title(str(fig.get("data")))
     here = rundir.data_title(str(config.get("data")))
