@@ -16,18 +16,22 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "config": 1,
     "registry": 1,
     "rundir": 1,  # the run-folder reader/writer: eval, runner and api all read through it
+    "measured": 1,  # tamrin's shipped measured figures (measured.json; `tamrin list`)
     "data": 2,
     "models": 2,
     "train": 3,
     "eval": 3,
+    "tensorboard": 3,  # --tensorboard event files; run_context (4) writes through it
     "tasks": 4,  # load splits, train and select on val, score the test split once
     "run_context": 4,  # the Run a recipe logs through (the runner makes it)
     "recipes": 5,
+    "inference": 5,  # a run folder -> its model, predict, export (the runner's results use it)
     "runner": 6,
     "studies": 7,
     "api": 8,
     "cli": 8,
     "__init__": 9,
+    "__main__": 9,  # `python -m tamrin`: the CLI
 }
 FORBIDDEN_PAIRS = {("data", "models"), ("models", "data"), ("eval", "train")}
 

@@ -19,13 +19,15 @@ def run(
     device: str = "auto",
     quiet: bool = False,
     workers: int | None = None,
+    tensorboard: bool = False,
     **overrides: Any,
 ) -> Any:
     """Run a recipe or a study; keyword overrides are config keys (`epochs=3`,
     `**{"train.lr": 0.1}`).
 
     Returns a RunResult (one seed), a GroupResult (several seeds of a recipe) or a StudyResult
-    (a study: every variant × seeds); all display inline in notebooks.
+    (a study: every variant × seeds); all display inline in notebooks. `tensorboard=True` also
+    writes TensorBoard event files into each run folder (`tensorboard --logdir runs/`).
 
     >>> tamrin.run("cifar10-lenet", smoke=True, epochs=1)  # doctest: +SKIP
     >>> tamrin.run("study-loss", smoke=True)  # doctest: +SKIP
@@ -41,6 +43,7 @@ def run(
         device=device,
         quiet=quiet,
         workers=workers,
+        tensorboard=tensorboard,
     )
 
 
@@ -63,7 +66,13 @@ def report(run_dir: str | Path) -> Path:
 
 
 def load(run_dir: str | Path) -> runner.RunResult:
-    """Open a finished run folder as a RunResult."""
+    """Open a finished run folder as a RunResult: its metrics (`.metric("test.accuracy")`),
+    `.history` (a table), `.model()` (the trained network, eval mode, CPU) and
+    `.predict(images)` (class probabilities with the run's own preprocessing).
+
+    >>> result = tamrin.load("runs/cifar10-lenet/20250131-140501-s0")  # doctest: +SKIP
+    >>> result.predict(uint8_images).argmax(1), result.classes  # doctest: +SKIP
+    """
     return runner.load_result(run_dir)
 
 

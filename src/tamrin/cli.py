@@ -1,4 +1,10 @@
-"""The `tamrin` command: argument parsing only; every command calls the runner, store or report."""
+# PYTHON_ARGCOMPLETE_OK  (argcomplete completes `tamrin` where it is installed; see main)
+"""The `tamrin` command: argument parsing only; every command calls the runner, store or report.
+
+`build_parser` holds the commands (`add(name, fn, help, ...)`, one line each); `--debug` lives in a
+parent parser every command shares, so it works before or after the command. What a user reads
+(`tamrin --help`) is DESCRIPTION / EXAMPLES, not this docstring.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +12,110 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tamrin import config as C
 from tamrin import registry, runner
-from tamrin.errors import RunInterrupted, TamrinError
+from tamrin.errors import ConfigError, RunInterrupted, TamrinError
+
+DESCRIPTION = """\
+tamrin runs a deep-learning course's exercises as reproducible recipes: each
+trains on real data, evaluates on a test split touched once, and writes a run
+folder with a report (runs/<recipe>/<date>-s<seed>/report.html)."""
+
+EXAMPLES = """\
+examples:
+  tamrin list                                 recipes, studies and models
+  tamrin run cifar10-lenet --smoke            the whole path in about a minute
+  tamrin run cifar10-lenet --seeds 3          3 seeds and their mean ± std
+  tamrin run cifar10-lenet --set train.lr=0.05
+  tamrin run cifar10-lenet --print-config     the resolved config (YAML)
+  tamrin resume RUN                           continue a stopped run
+  tamrin report RUN                           rebuild a run's report
+  tamrin runs                                 every run under ./runs
+
+RUN is a run folder, e.g. runs/cifar10-lenet/20250101-120000-s0.
+tamrin COMMAND --help shows a command's options and examples; --debug (anywhere
+on the line) shows the traceback of an error."""
+
+RUN_EXAMPLES = """\
+  tamrin run cifar10-lenet --smoke            the whole path in about a minute
+  tamrin run cifar10-lenet                    the full recipe
+  tamrin run cifar10-lenet --seeds 3          seeds 0, 1, 2 and their mean ± std
+  tamrin run cifar10-lenet --set train.lr=0.05 --set train.epochs=20
+  tamrin run cifar10-lenet --help-config      every config key, value and meaning
+  tamrin run cifar10-lenet --print-config > my.yaml
+  tamrin run cifar10-lenet --config my.yaml   (after editing my.yaml)
+  tamrin run study-init --smoke --seeds 2     a study: variants × seeds, t-tests"""
+
+
+def describe_measured(entry: dict[str, Any]) -> str:
+    """One measured entry in words: 'cifar10: 0.6931 ± 0.0024 (3 seeds, 24 s)', the time being
+    the fastest seed's training time."""
+    from tamrin.eval.report import fmt_pm
+
+    seeds = entry.get("seeds") or []
+    time = entry.get("train_time_s_min") or entry.get("wall_time_s_min")
+    when = f", {time:.0f} s" if isinstance(time, int | float) else ""
+    n = len(seeds)
+    value = fmt_pm(entry.get("mean"), entry.get("std") if n > 1 else None)
+    return f"{entry.get('data')}: {value} ({n} seed{'s' if n != 1 else ''}{when})"
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="tamrin recipes")
-    for col in ("name", "summary", "homework's figure", "data"):
-        table.add_column(col)
+    from tamrin.measured import for_recipe
+
+    console = Console()  # the terminal's own width: rich wraps cells to fit it
+    table = Table(
+        title="tamrin recipes — tamrin run NAME",
+        caption="ours: tamrin's measured figure (mean ± std over seeds, train time per seed)",
+        box=box.SIMPLE_HEAD,
+        show_lines=False,
+    )
+    table.add_column("recipe · homework · data sets", overflow="fold", ratio=4)
+    table.add_column("the homework's figure", overflow="fold", ratio=3)
+    table.add_column("ours", overflow="fold", ratio=4)
     for r in registry.all_recipes():
-        fig = r.homework_figure.text if r.homework_figure else ""
-        table.add_row(r.name, r.summary, fig, ", ".join(r.data))
-    console = Console(width=max(Console().width, 120))
+        fig = r.homework_figure.text if r.homework_figure else "—"
+        entries = for_recipe(r.name)
+        ours = "\n".join(describe_measured(e) for e in entries) if entries else "not measured yet"
+        metric = entries[0]["metric"] if entries else ""
+        table.add_row(
+            f"[bold]{r.name}[/bold] {r.summary}\n"
+            f"[dim]{r.course or '—'} · {', '.join(r.data)}[/dim]",
+            fig,
+            f"{ours}\n[dim]{metric}[/dim]" if metric else ours,
+            end_section=True,
+        )
     console.print(table)
-    studies = Table(title="tamrin studies (variants × seeds of a recipe, with t-tests)")
-    for col in ("name", "summary", "recipe", "variants × seeds"):
-        studies.add_column(col)
+    studies = Table(
+        title="tamrin studies (variants × seeds of a recipe, Welch t-tests)", box=box.SIMPLE_HEAD
+    )
+    studies.add_column("study", overflow="fold", ratio=3)
+    studies.add_column("recipe", no_wrap=True)
+    studies.add_column("variants × seeds", justify="right")
     for st in registry.all_studies():
-        studies.add_row(st.name, st.summary, st.recipe, f"{len(st.variants)} × {st.seeds}")
+        studies.add_row(
+            f"[bold]{st.name}[/bold]\n[dim]{st.summary}[/dim]",
+            st.recipe,
+            f"{len(st.variants)} × {st.seeds}",
+        )
     console.print(studies)
     from tamrin.models import get_model_spec, list_models
 
-    models = Table(title="tamrin models (tamrin.models.build_model(name, ...))")
-    for col in ("name", "task", "config", "summary"):
-        models.add_column(col)
+    models = Table(
+        title="tamrin models (tamrin.models.build_model(name, ...))", box=box.SIMPLE_HEAD
+    )
+    models.add_column("model", no_wrap=True)
+    models.add_column("task", no_wrap=True)
+    models.add_column("summary", overflow="fold")
     for name in list_models():
         spec = get_model_spec(name)
-        models.add_row(name, spec.task, spec.config.__name__, spec.summary)
+        models.add_row(name, spec.task, f"{spec.summary} [dim]({spec.config.__name__})[/dim]")
     console.print(models)
 
 
@@ -57,6 +135,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if not is_study:
         registry.get(args.name)  # an unknown name fails before the overrides are echoed
     overrides = C.parse_set_args(args.set or [])
+    if args.print_config:
+        _print_config(args, is_study, overrides)
+        return
     for key, value in overrides.items():
         print(f"override{' (every cell)' if is_study else ''}: {key} = {value!r}")
     runner.run(
@@ -71,6 +152,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         config_file=args.config,
         quiet=args.quiet,
         workers=args.workers,
+        tensorboard=args.tensorboard,
     )
 
 
@@ -91,7 +173,37 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {html}\n        {html.with_suffix('.md')}")
 
 
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from tamrin.inference import Predictor, read_images
+
+    predictor = Predictor(args.run_dir)
+    predictor.check_classifier()  # before reading images: an embedding run ranks no classes
+    images, notes = read_images(args.images, predictor.spec)
+    ranked = predictor.top_k(images, args.top_k)
+    width = max((len(name) for row in ranked for name, _ in row), default=0)
+    for path, note, row in zip(args.images, notes, ranked, strict=True):
+        print(f"{path} ({note})")
+        for i, (name, prob) in enumerate(row, 1):
+            print(f"  {i}. {name:<{width}}  {prob:.4f}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from tamrin.inference import EXPORT_INPUT, export
+
+    done = export(args.run_dir, args.format, args.out)
+    print(f"{done.format}: {done.path}")
+    print(f"  input: {EXPORT_INPUT}")
+    if done.max_abs_diff is not None:
+        checker = "onnxruntime" if done.format == "onnx" else "torch.jit.load"
+        print(f"  checked with {checker}: max |exported - eager| = {done.max_abs_diff:.2e}")
+
+
 def _cmd_runs(args: argparse.Namespace) -> None:
+    if getattr(args, "html", False):
+        from tamrin.eval.report.index import write_runs_index
+
+        print(f"index: {write_runs_index(runner.list_runs(args.out), Path(args.out))}")
+        return
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -102,30 +214,32 @@ def _cmd_runs(args: argparse.Namespace) -> None:
     if not rows:
         print(f"no runs under {args.out} (tamrin run NAME writes them)")
         return
+    # Fits the terminal (80 columns readable): the folder's name is its date, so no date
+    # column; long names, data sets and statuses wrap inside their column; acc never drops.
+    console = Console()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name · folder", overflow="fold", min_width=20)
-    table.add_column("data", no_wrap=True)
-    table.add_column("date", no_wrap=True)
+    table.add_column("name · folder", overflow="fold", max_width=max(16, console.width - 52))
+    table.add_column("data", overflow="fold", max_width=14)
     table.add_column("seeds", justify="right", no_wrap=True)
-    table.add_column("status", overflow="fold", max_width=16)
+    table.add_column("status", overflow="fold", max_width=13)
     table.add_column("acc", justify="right", no_wrap=True, min_width=6)
     for r in rows:
         acc = r["accuracy"]
         kind = "study · " if r["kind"] == "study" else ""
+        data = ", ".join(data_title(d.strip()) for d in str(r["data"] or "").split(",") if d)
         table.add_row(
             f"{r['name']}\n[dim]{kind}{Path(r['run_dir']).name}[/dim]",
-            data_title(r["data"]) if r["data"] else "",
-            r["date"][:10],
+            data,
             r["seeds"],
-            r["status"] + (", smoke" if r["smoke"] else ""),
+            r["status"] + ("\n[dim]smoke[/dim]" if r["smoke"] else ""),
             f"{acc:.4f}" if isinstance(acc, float) else "",
         )
-    console = Console()
     console.print(f"runs under {args.out} (acc: test accuracy, a seed group's mean)", markup=False)
     console.print(table)
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -133,13 +247,21 @@ def _cmd_data(args: argparse.Namespace) -> None:
 
     store = DataStore(args.data_dir)
     console = Console()
-    if args.action == "status":
-        table = Table(title="data sets")
-        for col in ("name", "state", "root"):
-            table.add_column(col)
+    if args.action == "status":  # fits the terminal: long roots fold, names and states don't
+        table = Table(title="data sets", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("name", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("files", justify="right", no_wrap=True)
+        table.add_column("root", overflow="fold")
         for row in store.status():
-            table.add_row(row["name"], row["state"], str(row.get("root") or ""))
+            files = row.get("files") or []
+            ok = sum(str(f["state"]).startswith("ok") for f in files)
+            table.add_row(
+                row["name"], row["state"], f"{ok}/{len(files)}", str(row.get("root") or "—")
+            )
         console.print(table)
+        roots = ", ".join(str(r) for r in store.roots)
+        console.print(f"looked in: {roots} (--data-dir or $TAMRIN_DATA)", markup=False)
     elif args.action == "verify":
         if not args.name:
             raise TamrinError(
@@ -171,30 +293,166 @@ def _precision_override(value: str) -> str:
     return f"train.precision={value}"
 
 
+def version_text() -> str:
+    """`tamrin --version`: tamrin, torch (and what it can run on) and python, one per line."""
+    import platform
+
+    import torch
+
+    from tamrin._version import __version__
+
+    if torch.cuda.is_available():
+        accel = f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s)"
+    else:
+        accel = "CPU only" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU"
+    return (
+        f"tamrin {__version__}\n"
+        f"torch {torch.__version__} ({accel})\n"
+        f"python {platform.python_version()} ({sys.executable})"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """Like argparse's "version" action, but torch is imported only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def complete_names(prefix: str, **_: Any) -> list[str]:
+    """Shell completion of `tamrin run NAME`: every recipe and study starting with `prefix`."""
+    names = [r.name for r in registry.all_recipes()] + [s.name for s in registry.all_studies()]
+    return sorted(n for n in names if n.startswith(prefix))
+
+
+def _print_config(args: argparse.Namespace, is_study: bool, overrides: dict[str, Any]) -> None:
+    """`tamrin run NAME --print-config`: the resolved config as a file `--config` reads back
+    unchanged (defaults < --smoke < --config < --set). Checks nothing else, creates nothing."""
+    smoke = " --smoke" if args.smoke else ""
+    if is_study:
+        spec = registry.get_study(args.name)
+        if args.config is not None:
+            raise ConfigError(
+                f"{args.name} is a study of recipe {spec.recipe}: its cells take --set "
+                f"overrides, not --config (tamrin run {spec.recipe} --config FILE runs one)"
+            )
+        recipe = registry.get(spec.recipe)
+        # what every cell shares: the study's budget (and smoke budget), the changes every
+        # variant makes alike, then the user's --set (which wins over a variant's change too)
+        alike = {
+            k: val
+            for k, val in spec.variants[0].overrides.items()
+            if all(k in v.overrides and v.overrides[k] == val for v in spec.variants)
+        }
+        shared = {**spec.base, **(spec.smoke_base if args.smoke else {}), **alike, **overrides}
+        cfg = runner.resolve_config(recipe, shared, smoke=args.smoke)
+        header = [
+            f"{args.name}{smoke}: the config every cell of this study shares (recipe "
+            f"{spec.recipe});",
+            "each variant then sets (tamrin run "
+            f"{spec.recipe} --config FILE --set KEY=VALUE runs one on its own):",
+            *(
+                f"  {v.label}: "
+                + " ".join(
+                    f"{k}={val!r}"
+                    for k, val in v.overrides.items()
+                    if k not in alike and k not in overrides
+                )
+                for v in spec.variants
+            ),
+        ]
+    else:
+        recipe = registry.get(args.name)
+        cfg = runner.resolve_config(recipe, overrides, smoke=args.smoke, config_file=args.config)
+        header = [
+            f"{args.name}{smoke}: the resolved config (defaults < --smoke < --config < --set)",
+            f"run it: tamrin run {args.name} --config FILE",
+        ]
+    sys.stdout.write(C.dump(C.to_dict(cfg), args.print_config, "\n".join(header)))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tamrin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tamrin",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print tamrin, torch and python versions"
+    )
+    # Every command takes --debug too (`tamrin run X --debug`); SUPPRESS keeps a command that
+    # was not given it from overwriting the top-level value.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     commands: dict[str, Callable[[argparse.Namespace], None]] = {}
 
     def add(
-        name: str, fn: Callable[[argparse.Namespace], None], help: str
+        name: str,
+        fn: Callable[[argparse.Namespace], None],
+        help: str,
+        *,
+        description: str = "",
+        examples: str = "",
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
+        """A command `name` calling `fn`; `examples` (lines) appear under its --help."""
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=description or help[:1].upper() + help[1:] + ".",
+            epilog=f"examples:\n{examples.rstrip()}" if examples else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[shared],
+        )
         p.set_defaults(func=fn)
         commands[name] = fn
         return p
 
-    add("list", _cmd_list, "list the recipes")
-    p = add("run", _cmd_run, "run a recipe and write its run folder and report")
-    p.add_argument("name")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
-    p.add_argument("--config", help="JSON file of config overrides")
-    p.add_argument("--seed", type=int, default=0)
+    add(
+        "list",
+        _cmd_list,
+        "list the recipes",
+        description="Every recipe (with the homework's figure and ours), study and model.",
+        examples="  tamrin list\n  tamrin run NAME --smoke      then try one",
+    )
+    p = add(
+        "run",
+        _cmd_run,
+        "run a recipe and write its run folder and report",
+        description=(
+            "Run a recipe (or a study: its variants × seeds) and write its run folder:\n"
+            "config, history, metrics, checkpoints, figures and report.html.\n"
+            "Config precedence: defaults < --smoke < --config FILE < --set KEY=VALUE."
+        ),
+        examples=RUN_EXAMPLES,
+    )
+    name = p.add_argument("name", help="a recipe or study (tamrin list)")
+    name.completer = complete_names  # type: ignore[attr-defined]  # read by argcomplete
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.lr=0.05 (repeatable; --help-config lists keys)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML (.yaml/.yml) or JSON (.json) file of config values, e.g. from --print-config",
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="the random seed (default 0)")
     p.add_argument(
         "--seeds",
         type=int,
         default=None,
+        metavar="N",
         help="run N seeds and report mean ± std (studies: per variant)",
     )
     p.add_argument(
@@ -215,25 +473,147 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{auto,fp32,bf16}",
         help="bf16 autocast or fp32 (same as --set train.precision=...; auto: where faster)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into each run folder (RUN_DIR/tensorboard/; "
+        "studies: one per cell; kept by tamrin resume); view: tensorboard --logdir runs/",
+    )
     p.add_argument("--help-config", action="store_true", help="print every config key and exit")
-    p = add("resume", _cmd_resume, "continue an interrupted or killed run")
-    p.add_argument("run_dir")
-    p.add_argument("--quiet", action="store_true")
-    p = add("report", _cmd_report, "rebuild a run's report from its folder")
-    p.add_argument("run_dir")
-    p = add("runs", _cmd_runs, "index of run folders")
+    p.add_argument(
+        "--print-config",
+        nargs="?",
+        const="yaml",
+        choices=["yaml", "json"],
+        help="print the resolved config as YAML (or json) that --config reads back; "
+        "runs nothing, writes nothing",
+    )
+    p = add(
+        "resume",
+        _cmd_resume,
+        "continue an interrupted or killed run",
+        description="Continue a run, seed group or study from its last saved epoch or cell.",
+        examples="  tamrin resume runs/cifar10-lenet/20250101-120000-s0\n"
+        "  tamrin resume runs/study-init/20250101-120000",
+    )
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p = add(
+        "report",
+        _cmd_report,
+        "rebuild a run's report from its folder",
+        description="Rebuild report.html / report.md and every figure from the run folder alone.",
+        examples="  tamrin report runs/cifar10-lenet/20250101-120000-s0",
+    )
+    p.add_argument("run_dir", metavar="RUN")
+    p = add(
+        "predict",
+        _cmd_predict,
+        "top-k classes of image files under a run's model",
+        description=(
+            "Classify PNG/JPEG files with a run's model (best epoch) and its own preprocessing:\n"
+            "each image is converted to gray (L) or RGB as the run trained and resized to its\n"
+            "input size; prints the top-k classes with probabilities, one block per image."
+        ),
+        examples="  tamrin predict runs/cifar10-lenet/20250101-120000-s0 cat.png dog.jpg --top-k 3",
+    )
+    p.add_argument("run_dir", metavar="RUN", help="a run folder (runs/<recipe>/<date>-s<seed>)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown (default 5)")
+    p = add(
+        "export",
+        _cmd_export,
+        "write a run's model as ONNX or TorchScript",
+        description=(
+            "Export a run's model with its preprocessing (needs pip install 'tamrin[export]'):\n"
+            "input float32 (N, C, H, W) pixels in [0, 1] (uint8 / 255, gray or RGB as trained),\n"
+            "output (N, K) class probabilities (or an embedding run's embeddings); class names\n"
+            "are in the file's metadata. The file is checked against the eager model."
+        ),
+        examples="  tamrin export runs/cifar10-lenet/20250101-120000-s0 --format onnx\n"
+        "  tamrin export RUN --format torchscript --out lenet.pt",
+    )
+    p.add_argument("run_dir", metavar="RUN", help="a run folder (runs/<recipe>/<date>-s<seed>)")
+    p.add_argument("--format", default="onnx", help="onnx (default) or torchscript")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="where to write (default RUN/model.onnx or RUN/model.torchscript.pt)",
+    )
+    p = add(
+        "runs",
+        _cmd_runs,
+        "index of run folders",
+        description="One line per run, seed group and study under a runs folder.",
+        examples="  tamrin runs\n  tamrin runs --out /data/my-runs\n  tamrin runs --html",
+    )
     p.add_argument("--out", default=str(runner.DEFAULT_OUT))
-    p = add("data", _cmd_data, "data sets: status, verify NAME, fetch NAME")
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="write OUT/index.html: every run, seed group and study with links to their reports",
+    )
+    p = add(
+        "data",
+        _cmd_data,
+        "data sets: status, verify NAME, fetch NAME",
+        description="Where each data set is found, its checksums, or download it now.",
+        examples="  tamrin data status\n  tamrin data verify mnist\n"
+        "  tamrin data fetch cifar10 --data-dir ~/data",
+    )
     p.add_argument("action", choices=["status", "verify", "fetch"])
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir")
     return parser
 
 
+def _flag_hint(args: argparse.Namespace, extra: list[str]) -> str:
+    """'; config values go through --set: --set train.epochs=3' for `tamrin run X --epochs 3`
+    (the Keras / PyTorch script habit), or '' when no config key fits."""
+    name = getattr(args, "name", None)
+    if getattr(args, "command", None) != "run" or not name:
+        return ""
+    try:
+        recipe = registry.get(registry.get_study(name).recipe if registry.is_study(name) else name)
+        keys = list(C.leaf_keys(recipe.default_config()))
+    except TamrinError:
+        return ""
+    for i, item in enumerate(extra):
+        if not item.startswith("--"):
+            continue
+        flag, _, value = item[2:].partition("=")
+        if not value and i + 1 < len(extra) and not extra[i + 1].startswith("-"):
+            value = extra[i + 1]
+        key = flag.replace("-", "_")
+        try:
+            full = C.resolve_key(recipe.default_config(), key)
+        except ConfigError:
+            hint = C.suggest_key(key, keys)
+            if "did you mean '" not in hint:
+                continue
+            full = hint.split("'")[1].split(" or ")[0]
+        return f"; config values go through --set: --set {full}={value or '...'}"
+    return ""
+
+
+def _enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Shell completion where argcomplete is installed (not a dependency): it answers and exits
+    only when the shell asks (argcomplete's environment variables), else it returns at once.
+    Set up once: `eval "$(register-python-argcomplete tamrin)"`."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _enable_completion(parser)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(args, extra)}")
     try:
         args.func(args)
     except RunInterrupted as exc:

@@ -57,6 +57,9 @@ class RunContext(Protocol):
         self, name: str, save: Callable[[Path], None], caption: str = ""
     ) -> Path: ...  # save(tmp path) -> artifacts/<name>, renamed atomically
     def log_predictions(self, y_true: Any, proba: Any, class_names: Sequence[str]) -> None: ...
+    def log_inference(
+        self, spec: Mapping[str, Any]
+    ) -> None: ...  # model.json: how tamrin.load(RUN).model() rebuilds the model
     def recorded_precision(self) -> dict[str, Any] | None: ...
     def record_precision(self, record: Mapping[str, Any]) -> None: ...
     def progress(self) -> Any: ...
@@ -76,6 +79,7 @@ class Recipe:
     headline: tuple[str, ...]
     module: str
     needs: Callable[[Any], Sequence[str]] | None = None  # cfg -> data sets a run reads
+    course: str = ""  # the homework it comes from ("HW2"; "HW2, HW5" for several)
 
     def default_config(self) -> Any:
         return self.config_cls()
@@ -117,6 +121,7 @@ def recipe(
     smoke: Callable[[Any], Any] | None = None,
     headline: Sequence[str] = ("test.accuracy", "test.macro_f1"),
     needs: Callable[[Any], Sequence[str]] | None = None,
+    course: str = "",
 ) -> Callable[[Callable[[Any, RunContext], None]], Callable[[Any, RunContext], None]]:
     """Register `fn` as recipe `name`. A duplicate or badly formed name fails at import.
 
@@ -147,6 +152,7 @@ def recipe(
             tuple(headline),
             fn.__module__,
             needs,
+            course,
         )
         return fn
 

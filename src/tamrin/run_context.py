@@ -20,6 +20,7 @@ import torch
 
 from tamrin import rundir
 from tamrin.registry import Recipe
+from tamrin.tensorboard import RunLog
 
 
 class Run:
@@ -36,6 +37,7 @@ class Run:
         smoke: bool,
         data_dir: str | None,
         quiet: bool,
+        tensorboard: bool = False,
     ) -> None:
         self.recipe, self.cfg, self.seed, self.run_dir = recipe, cfg, seed, run_dir
         self.device, self.smoke, self.data_dir, self.quiet = device, smoke, data_dir, quiet
@@ -46,6 +48,8 @@ class Run:
         self._predicted = False
         self._precision: dict[str, Any] | None = None  # config.json's record, read once
         self._precision_read = False
+        # --tensorboard: event files in run_dir/tensorboard/, written once per epoch
+        self.tensorboard: RunLog | None = RunLog(run_dir) if tensorboard else None
 
     # --- what recipes call -------------------------------------------------------------------
     def data_store(self) -> Any:
@@ -58,6 +62,8 @@ class Run:
         self.history = [r for r in self.history if r.get("epoch") != row.get("epoch")]
         self.history.append(dict(row))
         rundir.write_history(self.run_dir, self.history)
+        if self.tensorboard is not None:
+            self.tensorboard.write_epochs(self.history, fresh=self.history[-1])
 
     def log_fit(self, result: Any, name: str = "") -> None:
         """Record a FitResult: the whole history, best epoch and how training ended."""
@@ -73,6 +79,8 @@ class Run:
             return
         self.history = list(result.history)
         rundir.write_history(self.run_dir, self.history)
+        if self.tensorboard is not None:
+            self.tensorboard.write_epochs(self.history)
         self.metrics.update(
             best=result.best,
             epochs_run=result.epochs_run,
@@ -170,6 +178,13 @@ class Run:
         rundir.write_predictions(self.run_dir, y, p, list(class_names))
         self.metrics["test"] = classification_metrics(y, p, list(class_names))
 
+    def log_inference(self, spec: Mapping[str, Any]) -> None:
+        """Record what inference needs (model.json): the registered model and its config, input
+        shape, outputs, class names, normalization; later calls add or replace fields (the
+        logit offsets an imbalance remedy chose on val). `tamrin.load(RUN).model()` reads it."""
+        record = rundir.read_model_spec(self.run_dir) or {}
+        rundir.write_model_spec(self.run_dir, {**record, **spec})
+
     def recorded_precision(self) -> dict[str, Any] | None:
         """The precision config.json records for this run (None before one is recorded).
 
@@ -188,5 +203,22 @@ class Run:
         rundir.write_config(self.run_dir, meta)
         self._precision, self._precision_read = dict(record), True
 
+    def finish_tensorboard(self, metrics: Mapping[str, Any], *, drawn: bool, done: bool) -> None:
+        """The end of a run with --tensorboard: the test metrics and every figure (drawn here
+        first where no report drew them: study cells), then the event file is closed.
+
+        `done=False` (interrupted) only closes it: the resumed run writes the rest.
+        """
+        if self.tensorboard is None:
+            return
+        if done:
+            if not drawn:
+                from tamrin.eval.report import load_run, redraw_figures
+
+                redraw_figures(load_run(self.run_dir))
+            self.tensorboard.finish(self.history, metrics)
+        self.tensorboard.close()
+
     def progress(self) -> Any:
+        """The run's training display (`tamrin.train.display.TrainDisplay`); None when quiet."""
         return self._progress

@@ -1,7 +1,8 @@
 """The one reader and writer of run folders (and of the JSON files of group and study folders).
 
 runs/<recipe>/<YYYYmmdd-HHMMSS>-s<seed>/ holds config.json, history.csv, metrics.json,
-predictions.npz and figures/ (PNGs, and for redrawable figures the plot data as JSON). The
+predictions.npz, model.json (how to rebuild the model, for runs that train one) and figures/
+(PNGs, and for redrawable figures the plot data as JSON). The
 runner, the reports, `tamrin runs`, resume and the notebook API read and write these files only
 through this module, so a missing or damaged file always ends in the same one-line `RunDirError`
 that names the file and the fix. Every write is atomic (tmp file + rename): a reader, or a run
@@ -28,6 +29,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.npz"
 FIGURES = "figures"
+MODEL = "model.json"  # how to rebuild the run's model and preprocess its inputs
 SUMMARY = "summary.json"  # seed-group and study folders
 STUDY = "study.json"  # study folders
 FINISHED = ("completed", "stopped_early", "stopped_nonfinite", "pruned")  # ended on its own
@@ -247,6 +249,23 @@ def read_predictions(run_dir: Path) -> dict[str, np.ndarray] | None:
             f"class_names {names.shape}; expected (n,), (n, K), (K,); delete it or rerun"
         )
     return out
+
+
+# ----------------------------------------------------------------------------- model.json
+
+
+def write_model_spec(run_dir: Path, spec: Mapping[str, Any]) -> None:
+    """model.json: the registered model, its config, input shape, outputs, class names and the
+    train-split normalization — what `tamrin.load(RUN).model()` / `.predict` rebuild from."""
+    write_json(Path(run_dir) / MODEL, dict(spec))
+
+
+def read_model_spec(run_dir: Path) -> dict[str, Any] | None:
+    """model.json of a run (None when its recipe recorded no single model)."""
+    path = Path(run_dir) / MODEL
+    if not path.is_file():
+        return None
+    return read_json(path)
 
 
 # ----------------------------------------------------------------------------- figures

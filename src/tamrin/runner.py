@@ -27,18 +27,44 @@ from tamrin.config import lookup
 from tamrin.errors import ConfigError, RunDirError, RunInterrupted, UserError
 from tamrin.registry import Recipe
 from tamrin.run_context import Run
+from tamrin.tensorboard import require as require_tensorboard
 
 DEFAULT_OUT = Path("runs")
 
 
-@dataclass
+_MISSING: Any = object()
+
+
+@dataclass(repr=False)
 class RunResult:
-    """What a finished run left behind: its folder, numbers and report paths."""
+    """What a finished run left behind: its folder, numbers and report paths, and its model.
+
+    >>> result = tamrin.load("runs/cifar10-lenet/20250131-140501-s0")  # doctest: +SKIP
+    >>> result.predict(images_uint8).argmax(1)  # the run's own normalization  # doctest: +SKIP
+    >>> result.classes, result.history  # class names; the epochs as a table  # doctest: +SKIP
+    """
 
     run_dir: Path
     metrics: dict[str, Any]
-    history: list[dict[str, float]]
+    history: list[dict[str, float]]  # a HistoryTable: one dict per epoch, prints as a table
     config: dict[str, Any]
+    _predictor: Any = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from tamrin.inference import HistoryTable
+
+        if not isinstance(self.history, HistoryTable):
+            self.history = HistoryTable(self.history)
+
+    def __repr__(self) -> str:
+        parts = [repr(self.config.get("recipe", "?")), f"seed {self.config.get('seed', '?')}"]
+        parts.append(str(self.metrics.get("status", "unfinished")))
+        for key in self.config.get("headline", []):
+            value = lookup(self.metrics, key)
+            if value is not None:
+                parts.append(f"{key}={_fmt(value)}")
+                break
+        return f"RunResult({', '.join(parts)}, {self.run_dir})"
 
     @property
     def report_html(self) -> Path:
@@ -52,15 +78,80 @@ class RunResult:
     def figures(self) -> list[Path]:
         return sorted((self.run_dir / "figures").glob("*.png"))
 
-    def metric(self, dotted: str) -> Any:
-        """A value of metrics.json by dotted key, e.g. 'test.accuracy'."""
-        return lookup(self.metrics, dotted)
+    def metric(self, dotted: str, default: Any = _MISSING) -> Any:
+        """A value of metrics.json by dotted key, e.g. 'test.accuracy'.
+
+        An absent key raises ConfigError naming the closest key (or returns `default`).
+        """
+        from tamrin.errors import did_you_mean
+        from tamrin.inference import flat_keys
+
+        value = lookup(self.metrics, dotted)
+        if value is not None or default is not _MISSING:
+            return default if value is None else value
+        keys = flat_keys(self.metrics)
+        if dotted in keys:  # recorded as null (e.g. a metric undefined for this run)
+            return None
+        hint = did_you_mean(dotted, keys)
+        if not hint:
+            tops = sorted({k.split(".")[0] for k in keys})
+            hint = f"; sections: {', '.join(tops)}"
+        raise ConfigError(
+            f"run {self.run_dir.name} ({self.config.get('recipe')}) has no metric {dotted!r}"
+            f"{hint} (metrics.json lists them all)"
+        )
+
+    # --- the trained model (tamrin.inference) -------------------------------------------------
+    def model(self, device: str = "cpu", *, preprocessing: bool = False) -> Any:
+        """The trained network (best.pt, else last.pt) in eval mode on `device`.
+
+        It takes normalized tensors as in training; `preprocessing=True` gives it with the
+        run's normalization in front and softmax behind (float pixels in [0, 1] in), as
+        `tamrin export` writes it. RunDirError for a run that trains no single model.
+        """
+        from tamrin.inference import Preprocessed, load_model, read_spec
+
+        net = load_model(self.run_dir, device)
+        if not preprocessing:
+            return net
+        return Preprocessed(net, read_spec(self.run_dir)).to(device).eval()
+
+    def predictor(self) -> Any:
+        """The model with its preprocessing, loaded once (`.predict`, `.top_k(images, k)`)."""
+        from tamrin.inference import Predictor
+
+        if self._predictor is None:
+            self._predictor = Predictor(self.run_dir)
+        return self._predictor
+
+    def predict(self, images: Any, batch_size: int = 256) -> Any:
+        """(N, K) class probabilities (numpy float32) of `images` with the run's own
+        preprocessing: uint8 (or float in [0, 1]) images (N, C, H, W), (N, H, W), (N, H, W, C)
+        or one image; an embedding run (triplet-mnist) gives its (N, D) embeddings."""
+        return self.predictor().predict(images, batch_size=batch_size)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in the order of `predict`'s columns."""
+        from tamrin.inference import read_spec
+
+        return read_spec(self.run_dir).classes
+
+    def history_frame(self) -> Any:
+        """history.csv as a pandas DataFrame (pandas is optional; `.history` is a list)."""
+        return self.history.to_frame()  # type: ignore[attr-defined]
+
+    def export(self, fmt: str = "onnx", out: str | Path | None = None) -> Path:
+        """Write the model with its preprocessing as ONNX or TorchScript (tamrin export)."""
+        from tamrin.inference import export
+
+        return export(self.run_dir, fmt, out).path
 
     def _repr_html_(self) -> str:  # notebooks: headline numbers and every figure inline
         import base64
 
         rows = "".join(
-            f"<tr><td>{k}</td><td>{_fmt(self.metric(k))}</td></tr>"
+            f"<tr><td>{k}</td><td>{_fmt(self.metric(k, None))}</td></tr>"
             for k in self.config.get("headline", [])
         )
         imgs = "".join(
@@ -74,7 +165,7 @@ class RunResult:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class GroupResult:
     """Several seeds of one recipe, with mean ± std of the headline metrics."""
 
@@ -85,6 +176,14 @@ class GroupResult:
     @property
     def report_html(self) -> Path:
         return self.group_dir / "report.html"
+
+    def __repr__(self) -> str:
+        parts = [repr(self.summary.get("recipe", "?")), f"{len(self.runs)} seeds"]
+        for key, v in (self.summary.get("headline") or {}).items():
+            if isinstance(v, Mapping) and isinstance(v.get("mean"), float):
+                parts.append(f"{key}={v['mean']:.4f} ± {v.get('std') or 0.0:.4f}")
+                break
+        return f"GroupResult({', '.join(parts)}, {self.group_dir})"
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -204,14 +303,18 @@ def run(
     config_file: str | Path | None = None,
     quiet: bool = False,
     workers: int | None = None,
+    tensorboard: bool = False,
 ) -> Any:
     """Run `name`, a recipe or a study: the one dispatch the CLI, the API and tests call.
 
     A recipe runs `seeds` (default 1) consecutive seeds from `seed`: one seed gives a RunResult,
     several a GroupResult. A study runs every variant × `seeds` (default: the study's) and gives
     a StudyResult. Every input (name, seeds, --set values, device, data root, data sets) is
-    checked before any folder is made.
+    checked before any folder is made. `tensorboard=True` writes TensorBoard event files into
+    every run folder (RUN_DIR/tensorboard/; a study: one per cell), kept on resume.
     """
+    if tensorboard:
+        require_tensorboard()
     if registry.is_study(name):
         if config_file is not None:
             study = registry.get_study(name)
@@ -234,6 +337,7 @@ def run(
             device=device,
             workers=workers,
             quiet=quiet,
+            tensorboard=tensorboard,
         )
     recipe = registry.get(name)
     n_seeds = 1 if seeds is None else seeds
@@ -245,7 +349,7 @@ def run(
     results = []
     for s in range(seed, seed + n_seeds):
         run_dir = _new_run_dir(out, name, s, stamp)
-        _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir)
+        _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir, tensorboard)
         try:
             results.append(execute(run_dir, quiet=quiet))
         except UserError:
@@ -266,8 +370,9 @@ def _write_config(
     device: str,
     smoke: bool,
     data_dir: str | None,
+    tensorboard: bool = False,
 ) -> None:
-    from tamrin.train.device import cpu_cores
+    from tamrin.train.device import cpu_cores, machine
 
     write_json(
         run_dir / "config.json",
@@ -286,10 +391,12 @@ def _write_config(
             "tamrin_version": __version__,
             "torch_version": torch.__version__,
             "threads": cpu_cores(),
+            "machine": machine(),
             "git_commit": git_commit(),
             "started": datetime.now().isoformat(timespec="seconds"),
             "homework_figure": recipe.homework_figure.__dict__ if recipe.homework_figure else None,
             "headline": list(recipe.headline),
+            "tensorboard": tensorboard,  # event files in RUN_DIR/tensorboard/ (kept on resume)
         },
     )
 
@@ -303,6 +410,7 @@ def create_run(
     smoke: bool = False,
     data_dir: str | None = None,
     device: str = "auto",
+    tensorboard: bool = False,
 ) -> Path:
     """Make `run_dir` a run folder of recipe `name` (config resolved and saved), not yet run.
 
@@ -311,7 +419,7 @@ def create_run(
     recipe = registry.get(name)
     cfg = resolve_config(recipe, overrides, smoke=smoke)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(run_dir, recipe, cfg, seed, device, smoke, data_dir)
+    _write_config(run_dir, recipe, cfg, seed, device, smoke, data_dir, tensorboard)
     return run_dir
 
 
@@ -333,6 +441,8 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     recipe = registry.get(meta["recipe"])
     cfg: Any = C.from_dict(recipe.config_cls, meta["config"])
     dev = resolve_device(meta.get("device_request", "auto"))
+    if meta.get("tensorboard"):
+        require_tensorboard()  # a resumed run keeps the flag: say so before training
     meta["device"] = str(dev)
     train_cfg = getattr(cfg, "train", None)
     recorded = meta.get("precision")
@@ -353,6 +463,7 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
         smoke=meta.get("smoke", False),
         data_dir=meta.get("data_dir"),
         quiet=quiet,
+        tensorboard=bool(meta.get("tensorboard", False)),
     )
     previous = rundir.read_metrics(run_dir, missing_ok=True)
     wall_before = float(previous.get("wall_time_s", 0.0)) if previous else 0.0
@@ -375,6 +486,7 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
     rundir.write_metrics(run_dir, metrics)
     if report:
         write_report(run_dir)
+    ctx.finish_tensorboard(metrics, drawn=report, done=status != "interrupted")
     result = RunResult(run_dir, metrics, ctx.history, meta)
     if not quiet:
         _print_summary(result)
@@ -535,77 +647,79 @@ def list_runs(out: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
 
 
 class _progress:
-    """A rich Progress shown while the run trains (nothing when quiet)."""
+    """The run's training display (`tamrin.train.display.TrainDisplay`; None when quiet): a
+    batch bar and one line per epoch in a terminal, plain lines otherwise."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar: Any = None
 
     def __enter__(self) -> Any:
         if self.quiet:
             return None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from tamrin.train.display import TrainDisplay
 
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        self.bar.start()
-        return self.bar
+        return TrainDisplay()  # its bar lives only while a fit runs (`TrainDisplay.fitting`)
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        return None
 
 
 def _print_summary(result: RunResult) -> None:
+    """The run's headline numbers beside the homework's figure, at the terminal's own width
+    (rich's Console: the real width in a terminal, $COLUMNS or 80 otherwise)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     m, meta = result.metrics, result.config
     title = meta.get("title") or meta["recipe"]
-    table = Table(title=f"{meta['recipe']}: {title} (seed {meta['seed']}) — {m.get('status')}")
-    table.add_column("metric")
-    table.add_column("ours", justify="right")
-    table.add_column("homework's", justify="right")
+    console = Console()
+    console.print(
+        Text(f"{meta['recipe']}: {title} (seed {meta['seed']}) — {m.get('status')}", style="bold")
+    )
+    table = Table()
+    table.add_column("metric", overflow="fold")
+    table.add_column("ours", justify="right", no_wrap=True)
+    table.add_column("homework's", justify="right", no_wrap=True)
     fig = rundir.homework_figure(meta) or {}
     for key in meta.get("headline", []):
         seed_val = fig.get("value") if fig.get("metric") == key else None
-        table.add_row(key, _fmt(result.metric(key)), _fmt(seed_val) if seed_val is not None else "")
-    console = Console()
+        value = result.metric(key, None)  # a run that scored no test split has none
+        table.add_row(key, _fmt(value), _fmt(seed_val) if seed_val is not None else "")
     console.print(table)
     best = m.get("best") or {}
     if best.get("epoch"):
         console.print(
             f"best {best['metric']} {best['value']:.4f} at epoch {best['epoch']} of "
-            f"{m.get('epochs_run')}; wall time {m['wall_time_s']:.1f} s"
+            f"{m.get('epochs_run')}; wall time {m['wall_time_s']:.1f} s",
+            highlight=False,
         )
     if m.get("status_message"):
-        console.print(f"[yellow]{m['status_message']}[/yellow]")
-    console.print(f"report: {result.report_html}")
+        console.print(Text(str(m["status_message"]), style="yellow"))
+    _print_path(console, "report", result.report_html)
+
+
+def _print_path(console: Any, label: str, path: Path) -> None:
+    """'label: PATH' on one line, never broken inside the path (the terminal wraps it, so it
+    stays one piece to copy)."""
+    from rich.text import Text
+
+    console.print(Text(f"{label}: {path}"), soft_wrap=True, highlight=False)
 
 
 def _print_group(group: GroupResult) -> None:
+    """Mean ± std of the headline metrics over the seeds, at the terminal's own width."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     s = group.summary
-    table = Table(title=f"{s.get('recipe')} — {len(group.runs)} seeds")
-    table.add_column("metric")
-    table.add_column("mean ± std", justify="right")
+    console = Console()
+    console.print(Text(f"{s.get('recipe')} — {len(group.runs)} seeds", style="bold"))
+    table = Table()
+    table.add_column("metric", overflow="fold")
+    table.add_column("mean ± std", justify="right", no_wrap=True)
     for key, v in s.get("headline", {}).items():
         table.add_row(key, f"{v['mean']:.4f} ± {v['std']:.4f}")
-    console = Console()
     console.print(table)
-    console.print(f"report: {group.report_html}")
+    _print_path(console, "report", group.report_html)

@@ -189,3 +189,110 @@ def write_run(
 def make_run() -> Callable[..., Path]:
     """`make_run(path, config=, metrics=, history=, predictions=)` writes a run folder."""
     return write_run
+
+
+# ----------------------------------------------------------------------------- a runs folder
+
+STAMP = "20261123-180000"
+LONG_METRICS = ["test.balanced_accuracy", "test.weighted_precision", "test.roc_auc_macro"]
+
+
+def _history_of(seed: int, epochs: int = 4) -> list[dict[str, Any]]:
+    """HISTORY's first `epochs` rows, shifted a little per seed (so seeds differ)."""
+    return [
+        {
+            **row,
+            "val_acc": row["val_acc"] + 0.01 * seed,
+            "train_loss": row["train_loss"] - 0.05 * seed,
+        }
+        for row in HISTORY[:epochs]
+    ]
+
+
+def write_group(out: Path, seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 4) -> Path:
+    """Runs of cifar10-lenet with `seeds` as runs/<recipe>/<stamp>-s<seed> and their seed group
+    <stamp>-seeds<a>-<b> beside them (summary.json + report), as the runner lays them out."""
+    from tamrin import rundir
+    from tamrin.eval.report import summarize_runs, write_group_report, write_report
+
+    folder = out / "cifar10-lenet"
+    runs = []
+    for seed in seeds:
+        test = {**TEST, "accuracy": 0.61 + 0.02 * seed, "macro_f1": 0.5 + seed / 100}
+        run = write_run(
+            folder / f"{STAMP}-s{seed}",
+            config={"seed": seed, "data": "cifar10"},
+            metrics={"test": test, "wall_time_s": 100.0 + seed, "train_time_s": 90.0 + seed},
+            history=_history_of(seed, epochs),
+            predictions=False,
+        )
+        write_report(run)
+        runs.append(run)
+    group = folder / f"{STAMP}-seeds{seeds[0]}-{seeds[-1]}"
+    group.mkdir()
+    rundir.write_json(group / rundir.SUMMARY, summarize_runs(runs, relative_to=group))
+    write_group_report(group)
+    return group
+
+
+def write_study(out: Path, epochs: int = 1) -> Path:
+    """A study folder (runs/study-toy/<stamp>): variants A (baseline, the same accuracy on every
+    seed up to 4e-9) and B, 2 seeds each, `epochs` epochs, long metric names; report written."""
+    from tamrin import rundir
+    from tamrin.eval.report import write_folder_report, write_report
+
+    study = out / "study-toy" / STAMP
+    values = {"A": [0.1, 0.1 + 4.081e-9], "B": [0.12, 0.13]}
+    cells = [{"variant": k, "seed": s, "dir": f"cells/{k}-s{s}"} for k in values for s in (0, 1)]
+    spec = {
+        "name": "study-toy", "summary": "A toy study.", "question": "Does B beat A?",
+        "recipe": "cifar10-lenet", "metric": "test.accuracy", "metrics": LONG_METRICS,
+        "curves": ["val_acc", "train_loss"], "profiles": [], "baseline": "A", "data": ["cifar10"],
+        "variants": [{"name": "A", "group": ""}, {"name": "B", "group": ""}],
+    }  # fmt: skip
+    study.mkdir(parents=True)
+    rundir.write_json(
+        study / rundir.STUDY,
+        {"study": "study-toy", "spec": spec, "seeds": [0, 1], "cells": cells, "smoke": True},
+    )
+    for c in cells:
+        acc = values[c["variant"]][c["seed"]]
+        run = write_run(
+            study / c["dir"],
+            config={"seed": c["seed"], "data": "cifar10"},
+            metrics={"test": {**TEST, "accuracy": acc}},
+            history=_history_of(c["seed"], epochs),
+            predictions=False,
+        )
+        write_report(run)
+    write_folder_report(study)
+    return study
+
+
+@pytest.fixture
+def make_runs_folder() -> Callable[[Path], dict[str, Path]]:
+    """`make_runs_folder(out)` fills `out` with a run, a seed group (with its runs) and a study,
+    reports written; returns {"run", "group", "study"} folders."""
+
+    def make(out: Path) -> dict[str, Path]:
+        from tamrin.eval.report import write_report
+
+        run = write_run(
+            out / "cifar10-lenet" / "20261124-090000-s7", config={"seed": 7, "data": "cifar10"}
+        )
+        write_report(run)
+        return {"run": run, "group": write_group(out), "study": write_study(out)}
+
+    return make
+
+
+@pytest.fixture
+def make_group() -> Callable[..., Path]:
+    """`make_group(out, seeds=(0, 1, 2), epochs=4)`: see `write_group`."""
+    return write_group
+
+
+@pytest.fixture
+def make_study() -> Callable[..., Path]:
+    """`make_study(out, epochs=1)`: see `write_study`."""
+    return write_study

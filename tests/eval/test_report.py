@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from matplotlib.image import imread
 from tamrin.errors import RunDirError
 from tamrin.eval.figures import best_title, curve_series
 from tamrin.eval.report import (
+    Table,
     fmt,
+    fmt_pm,
     fmt_seconds,
+    mean_pm_std,
+    render_html,
+    render_markdown,
     summarize_runs,
+    write_folder_report,
     write_group_report,
     write_report,
 )
@@ -73,6 +80,51 @@ def test_formatting() -> None:
     assert fmt(float("nan")) == "NaN"
     assert fmt_seconds(42.0) == "42.0 s"
     assert fmt_seconds(3725.0) == "3725.0 s (1 h 02 min)"
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "shown"),
+    [
+        (0.1, 4.081e-09, "0.1000 ± 0.0000"),  # the study table's old '0.1000 ± 4.081e-09'
+        (0.5, 0.0, "0.5000 ± 0.0000"),
+        (0.63, 0.02, "0.630 ± 0.020"),  # std to 2 significant digits, mean to the same place
+        (0.6312, 0.0157, "0.631 ± 0.016"),
+        (0.98765, 0.00021, "0.9877 ± 0.0002"),  # never finer than 4 decimals
+        (12.345, 1.3, "12.3 ± 1.3"),
+        (1234.5, 15.2, "1234 ± 15"),
+        (12345.6, 152.0, "12350 ± 150"),
+        (-0.03, 0.0004, "-0.0300 ± 0.0004"),
+        (2e-5, 3e-6, "2e-05 ± 3e-06"),  # tiny values keep their significant digits
+        (0.5, None, "0.5000"),
+        (None, 0.1, "—"),
+        (0.5, float("nan"), "0.5000 ± NaN"),
+    ],
+)
+def test_mean_pm_std_rounds_both_to_one_place(mean: float, std: float, shown: str) -> None:
+    assert fmt_pm(mean, std) == shown
+
+
+def test_mean_pm_std_of_stats() -> None:
+    assert mean_pm_std({"mean": 0.63, "std": 0.02, "n": 3}) == "0.630 ± 0.020"
+    assert mean_pm_std({"mean": 0.63, "std": 0.0, "n": 1}) == "0.6300"  # one run: no spread
+    assert mean_pm_std({"mean": None, "std": None, "n": 0}) == "—"
+
+
+def test_tables_scroll_in_their_box_and_long_names_wrap() -> None:
+    table = Table(
+        ["variant", "test.weighted_precision (mean ± std)", "version"],
+        [["A", fmt_pm(0.1, 4.081e-09), "2.13.0+cpu"]],
+        id="results",
+    )
+    html = render_html("t", [table])
+    assert '<div class="table"><table id="results">' in html and "</table></div>" in html
+    assert ".table{overflow-x:auto" in html
+    # header names may break after '.' and '_' (never inside numbers); body cells stay verbatim
+    assert '<th class="num">test.<wbr>weighted_<wbr>precision (mean ± std)</th>' in html
+    assert '<td class="num">0.1000 ± 0.0000</td>' in html and "<td>2.13.0+cpu</td>" in html
+    md = render_markdown([table])
+    assert "| variant | test.weighted_precision (mean ± std) | version |" in md
+    assert "| --- | ---: | --- |" in md and "| A | 0.1000 ± 0.0000 | 2.13.0+cpu |" in md
 
 
 def test_figure_data() -> None:
@@ -217,13 +269,13 @@ def test_group_report(tmp_path: Path, make_run: MakeRun) -> None:
     html, md = html_path.read_text(), md_path.read_text()
     assert _row(html, "test.accuracy") == [
         "test.accuracy",
-        "0.6300 ± 0.0200",
+        "0.630 ± 0.020",
         "3",
         "0.6200",
         "+0.0100",
     ]
-    assert "| test.accuracy | 0.6300 ± 0.0200 | 3 | 0.6200 | +0.0100 |" in md
-    assert _row(html, "1")[:3] == ["1", "0.6300", "0.5100"]
+    assert "| test.accuracy | 0.630 ± 0.020 | 3 | 0.6200 | +0.0100 |" in md
+    assert _row(html, "1") == ["1", "0.6300", "0.5100", "3", "110.0 s", "completed", "report"]
     for seed in range(3):
         assert f'href="s{seed}/report.html"' in html
         assert f"[report](s{seed}/report.html)" in md
@@ -236,4 +288,34 @@ def test_group_report(tmp_path: Path, make_run: MakeRun) -> None:
     (group / "s2" / "metrics.json").unlink()
     html = write_group_report(group)[0].read_text()
     assert 'class="warn"' in html and "1 of 3 runs did not complete" in html
-    assert _row(html, "2")[3] == "run folder missing or damaged"
+    assert _row(html, "2")[5] == "run folder missing or damaged"
+
+
+def test_group_report_draws_curves_over_seeds(
+    tmp_path: Path, make_group: Callable[..., Path]
+) -> None:
+    """Mean ± std per epoch of val_acc and train_loss across seeds, kept as plot data in the
+    group folder; `tamrin report GROUP_DIR` redraws them even after the runs are gone."""
+    group = make_group(tmp_path / "runs")
+    # per seed: headline values, best epoch, train time, status, link to the seed's report
+    html = (group / "report.html").read_text()
+    assert _row(html, "2") == ["2", "0.6500", "0.5200", "3", "92.0 s", "completed", "report"]
+    html, md = (group / "report.html").read_text(), (group / "report.md").read_text()
+    assert 'src="figures/curves.png"' in html and "](figures/curves.png)" in md
+    _png_ok(group / "figures" / "curves.png")
+    plot = json.loads((group / "figures" / "curves.json").read_text())
+    assert plot["kind"] == "band"
+    panels = {p["title"]: p["series"] for p in plot["data"]["panels"]}
+    assert list(panels) == ["val_acc", "train_loss and val_loss"]
+    val = panels["val_acc"]["val_acc"]  # seeds 0, 1, 2 shift val_acc by 0.00, 0.01, 0.02
+    assert val["epoch"] == [1, 2, 3, 4] and val["n"] == [3, 3, 3, 3]
+    assert val["mean"] == pytest.approx([0.39, 0.53, 0.65, 0.64])
+    assert val["std"] == pytest.approx([0.01] * 4)
+    assert panels["train_loss and val_loss"]["train_loss"]["mean"][0] == pytest.approx(1.85)
+
+    for run in group.parent.glob("*-s[0-9]"):  # the group folder alone
+        shutil.rmtree(run)
+    (group / "figures" / "curves.png").unlink()
+    write_folder_report(group)
+    _png_ok(group / "figures" / "curves.png")
+    assert json.loads((group / "figures" / "curves.json").read_text()) == plot

@@ -16,6 +16,7 @@ from tamrin import registry, rundir
 from tamrin.errors import ConfigError
 from tamrin.eval import figures as F
 from tamrin.eval.report import load_run, standard_plots, write_folder_report, write_report
+from tamrin.eval.study_figures import band_figure
 from tamrin.runner import Run
 
 MakeRun = Callable[..., Path]
@@ -46,6 +47,57 @@ def test_one_epoch_curve_has_sensible_axes() -> None:
     assert loss.get_ylim()[0] == 0.0
     assert loss.lines[0].get_marker() == "o" and loss.lines[0].get_markersize() >= 6
     assert any(t.get_text() == "0.3" for t in acc.texts)  # the lone value is written beside it
+
+
+def test_one_epoch_band_is_a_marker_with_an_error_bar_on_sane_axes() -> None:
+    """A one-epoch seed group or study: not a lone dot on an axis from 0.945 to 1.055."""
+    curve = F.mean_std_curve(
+        [[{"epoch": 1, "val_acc": 0.30}], [{"epoch": 1, "val_acc": 0.34}]], "val_acc"
+    )
+    assert curve == {
+        "epoch": [1],
+        "mean": [pytest.approx(0.32)],
+        "std": [pytest.approx(0.02828, abs=1e-5)],
+        "n": [2],
+    }
+    loss = F.mean_std_curve([[{"epoch": 1, "train_loss": 2.0}]], "train_loss")
+    info = F.BandInfo([
+        {"title": "val_acc", "ylabel": "val_acc", "series": {"val_acc": curve}},
+        {"title": "loss", "ylabel": "loss", "series": {"train_loss": loss}},
+    ])  # fmt: skip
+    fig = F.draw("band", json.loads(json.dumps(F.to_data(info))))
+    acc_ax, loss_ax = fig.axes[:2]
+    for ax in (acc_ax, loss_ax):
+        assert ax.get_xlim() == (0.5, 1.5) and list(ax.get_xticks()) == [1.0]
+        assert ax.lines[0].get_marker() == "o" and ax.lines[0].get_markersize() >= 6
+    assert acc_ax.get_ylim() == (0.0, 1.02)  # a rate on its whole range
+    assert loss_ax.get_ylim() == (0.0, pytest.approx(2.16))  # a loss from 0
+    assert acc_ax.containers, "the ±1 std of a lone epoch is drawn as an error bar"
+    assert any(t.get_text() == "0.32 ± 0.03" for t in acc_ax.texts)
+
+
+def test_study_curves_of_one_epoch_have_sane_axes() -> None:
+    variants = [
+        {"name": n, "group": "", "curves": {"val_acc": {"epoch": [1], "mean": [m], "std": [0.01]}}}
+        for n, m in (("A", 0.97), ("B", 0.98))
+    ]
+    ax = band_figure(variants, "val_acc").axes[0]
+    assert ax.get_xlim() == (0.5, 1.5) and list(ax.get_xticks()) == [1.0]
+    assert ax.get_ylim() == (0.0, 1.02)
+    xs = [line.get_xdata()[0] for line in ax.lines if line.get_label() in ("A", "B")]
+    assert xs[0] < 1.0 < xs[1], "the two variants' markers sit side by side, not on each other"
+
+
+def test_epoch_ticks_are_whole_numbers() -> None:
+    rows = [{"epoch": e, "train_loss": 2.0 / e, "val_acc": 0.1 * e} for e in (1, 2, 3)]
+    band = F.BandInfo([{"title": "t", "series": {"val_acc": F.mean_std_curve([rows], "val_acc")}}])
+    curves = F.curves_info(rows, None)
+    assert curves is not None
+    for fig in (F.draw_curves(curves), F.draw_band(band)):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
 def test_report_redraws_every_standard_figure(tmp_path: Path, make_run: MakeRun) -> None:

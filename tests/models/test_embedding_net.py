@@ -9,7 +9,7 @@ from tamrin.errors import ConfigError
 from tamrin.models.embedding import EmbeddingConfig, build_embedding_net
 
 
-@pytest.mark.parametrize("arch", ["seed", "bn"])
+@pytest.mark.parametrize("arch", ["homework", "bn"])
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("in_shape", [(1, 28, 28), (3, 32, 32)])
 def test_shapes_norm_and_gradients(arch: str, normalize: bool, in_shape: tuple) -> None:
@@ -26,7 +26,7 @@ def test_shapes_norm_and_gradients(arch: str, normalize: bool, in_shape: tuple) 
 
 
 def test_seed_arch_is_the_homeworks_network() -> None:
-    net = build_embedding_net(EmbeddingConfig(arch="seed", dim=2), (1, 28, 28))
+    net = build_embedding_net(EmbeddingConfig(arch="homework", dim=2), (1, 28, 28))
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 32, 32]
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
@@ -41,5 +41,5 @@ def test_width_shrinks_the_network() -> None:
 
 
 def test_unknown_arch_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="unknown embedding arch 'resnet'; allowed: bn, seed"):
+    with pytest.raises(ConfigError, match="unknown embedding arch 'resnet'; allowed: bn, homework"):
         build_embedding_net(EmbeddingConfig(arch="resnet"), (1, 28, 28))  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ def _smoke(name: str, shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
 
 
 def test_every_kind_of_model_is_registered() -> None:
-    assert {"lenet", "wide", "mlp", "resnet", "embed-seed", "embed-bn"} <= set(MODELS)
+    assert {"lenet", "wide", "mlp", "resnet", "embed-homework", "embed-bn"} <= set(MODELS)
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
@@ -101,7 +101,7 @@ def test_every_norm_gives_every_weight_a_nonzero_gradient(
     assert not missing, f"no gradient for {missing}"
 
 
-def test_seed_architectures_have_the_seed_shapes() -> None:
+def test_homework_architectures_have_the_homework_shapes() -> None:
     lenet = LeNet((3, 32, 32), 10)
     assert lenet.head[0].in_features == 400  # 16 * 5 * 5, as in the PyTorch tutorial
     assert sum(p.numel() for p in lenet.parameters()) == 62006

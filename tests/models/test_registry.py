@@ -29,8 +29,8 @@ def test_unknown_name_suggests_the_closest() -> None:
 
 
 def test_list_models_filters_by_pattern_and_task() -> None:
-    assert list_models("embed-*") == ["embed-bn", "embed-seed"]
-    assert list_models(task="embed") == ["embed-bn", "embed-seed"]
+    assert list_models("embed-*") == ["embed-bn", "embed-homework"]
+    assert list_models(task="embed") == ["embed-bn", "embed-homework"]
     assert set(list_models(task="classify")) >= {"lenet", "wide", "mlp", "resnet"}
     assert list_models("lenet", task="embed") == []
     assert list_models() == sorted(list_models())
@@ -81,9 +81,9 @@ def test_embedding_out_dim_is_the_embedding_size() -> None:
     net = build_model("embed-bn", EmbeddingConfig(dim=64), in_shape=(1, 28, 28), out_dim=12)
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 12)
     torch.manual_seed(0)
-    a = build_embedding_net(EmbeddingConfig(arch="seed", dim=12), (1, 28, 28))
+    a = build_embedding_net(EmbeddingConfig(arch="homework", dim=12), (1, 28, 28))
     torch.manual_seed(0)
-    b = build_model("embed-seed", in_shape=(1, 28, 28), out_dim=12)
+    b = build_model("embed-homework", in_shape=(1, 28, 28), out_dim=12)
     assert _same_weights(a, b)
 
 

@@ -63,7 +63,7 @@ def test_report_redraws_every_figure_from_the_folder(tiny_data: Path, tmp_path: 
 
 
 def test_fashion_mnist_and_no_tsne(tiny_data: Path, tmp_path: Path) -> None:
-    over = {"data": "fashion-mnist", "tsne_test": 0, "tsne_train": 0, "model.arch": "seed"}
+    over = {"data": "fashion-mnist", "tsne_test": 0, "tsne_train": 0, "model.arch": "homework"}
     result = runner.run("triplet-mnist", over, smoke=True, out=tmp_path / "runs", quiet=True)
     assert isinstance(result, runner.RunResult)
     assert "tsne" not in {p.stem for p in result.figures}

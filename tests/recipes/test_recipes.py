@@ -7,11 +7,12 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tamrin import config as C
 from tamrin import registry, runner
-from tamrin.errors import ConfigError, UnknownRecipeError
+from tamrin.errors import ConfigError, RunDirError, UnknownRecipeError
 
 RECIPES = [r.name for r in registry.all_recipes()]
 
@@ -58,6 +59,22 @@ def test_recipe_contract(name: str) -> None:
     assert "tamrin run" in module_doc, "the module docstring shows a working `tamrin run` line"
 
 
+NO_SINGLE_MODEL = {"norm-lab", "word-vectors", "word2vec-train"}  # .model() says why not
+
+
+def _check_model(name: str, run_dir: Path) -> None:
+    """A recipe that trains one network records it: tamrin.load(RUN) rebuilds and runs it."""
+    loaded = runner.load_result(run_dir)
+    if name in NO_SINGLE_MODEL:
+        with pytest.raises(RunDirError, match="has no single model"):
+            loaded.model()
+        return
+    assert not loaded.model().training
+    spec = json.loads((run_dir / "model.json").read_text())
+    out = loaded.predict(np.zeros(spec["in_shape"], np.uint8))  # one image, (C, H, W)
+    assert out.shape == (1, spec["out_dim"]) and np.isfinite(out).all()
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_smoke_run_writes_the_whole_run_folder(name: str, tiny_data: Path, tmp_path: Path) -> None:
     result = runner.run(name, smoke=True, out=tmp_path / "runs", quiet=True)
@@ -71,6 +88,7 @@ def test_smoke_run_writes_the_whole_run_folder(name: str, tiny_data: Path, tmp_p
     numbers = _finite_numbers(metrics)
     assert numbers and all(math.isfinite(v) for v in numbers)
     assert list((run_dir / "figures").glob("*.png"))
+    _check_model(name, run_dir)
     if "test.accuracy" not in registry.get(name).headline:
         return  # not a classifier (word vectors): no test predictions, no .pt checkpoints
     assert (run_dir / "predictions.npz").exists(), "predictions.npz missing"

@@ -180,23 +180,39 @@ def curves_info(
     )
 
 
-def _limits(ax: Any, xs: Sequence[float], panel: str, values: Sequence[float]) -> None:
-    """Sensible axes: a lone epoch sits in the middle of [e-1/2, e+1/2] with one tick; accuracy
-    stays in [0, 1]; a loss axis starts at 0 unless the values are far from it."""
-    finite_x = [x for x in xs if math.isfinite(x)]
-    lone = len(set(finite_x)) == 1
-    if lone:
-        e = finite_x[0]
-        ax.set_xlim(e - 0.5, e + 0.5)
-        ax.set_xticks([e])
-    finite = [v for v in values if math.isfinite(v)]
+def epoch_axis(ax: Any, xs: Sequence[float]) -> bool:
+    """Whole-number epoch ticks; a lone epoch sits in the middle of [e - 1/2, e + 1/2] with one
+    tick (matplotlib's default would be 0.945 to 1.055 around epoch 1). True when lone."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    finite = sorted({float(x) for x in xs if math.isfinite(_number(x))})
+    if len(finite) != 1:
+        return False
+    e = finite[0]
+    ax.set_xlim(e - 0.5, e + 0.5)
+    ax.set_xticks([e])
+    return True
+
+
+def value_limits(ax: Any, values: Sequence[float], *, rate: bool, lone: bool) -> None:
+    """A y range that shows where the values are, not their rounding noise: a rate in [0, 1]
+    spans [0, 1.02] when `rate` or when there is a lone point; non-negative values start at 0
+    when they are a lone point, all equal or not far from 0; otherwise matplotlib decides."""
+    finite = [v for v in (_number(v) for v in values) if math.isfinite(v)]
     if not finite:
         return
     lo, hi = min(finite), max(finite)
-    if panel == "accuracy" and lo >= 0.0 and hi <= 1.0:
+    if (rate or lone) and lo >= 0.0 and hi <= 1.0:
         ax.set_ylim(0.0, 1.02)
     elif lo >= 0.0 and (lone or hi == lo or lo < 0.5 * hi):
         ax.set_ylim(0.0, (hi * 1.08) if hi > 0 else 1.0)
+    elif hi == lo:  # a constant negative value: a unit span around it
+        ax.set_ylim(lo - max(abs(lo) * 0.5, 0.5), hi + max(abs(hi) * 0.5, 0.5))
+
+
+def _limits(ax: Any, xs: Sequence[float], panel: str, values: Sequence[float]) -> None:
+    """Sensible axes of a curves panel: accuracy stays in [0, 1]; see epoch_axis, value_limits."""
+    lone = epoch_axis(ax, xs)
+    value_limits(ax, values, rate=panel == "accuracy", lone=lone)
 
 
 @register_drawer("curves", CurvesInfo)
@@ -234,12 +250,98 @@ def draw_curves(info: CurvesInfo) -> Figure:
                 linewidth=1.2,
                 label=f"best epoch ({info.best_epoch:g})",
             )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         _limits(ax, info.epochs, panel, [_number(v) for vs in series.values() for v in vs])
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    if info.title:
+        fig.suptitle(info.title)
+    return fig
+
+
+# ---------------------------------------------------------------------- mean ± std over seeds
+
+
+def mean_std_curve(
+    histories: Sequence[Sequence[Mapping[str, Any]]], column: str
+) -> dict[str, list[Any]]:
+    """Per epoch, mean and sample std (ddof=1; 0 for one run) of history column `column` over
+    the runs that reached that epoch with a finite value, and how many did (`n`)."""
+    by_epoch: dict[int, list[float]] = {}
+    for rows in histories:
+        for i, row in enumerate(rows):
+            value, epoch = _number(row.get(column)), _number(row.get("epoch", i + 1))
+            if math.isfinite(value) and math.isfinite(epoch):
+                by_epoch.setdefault(int(epoch), []).append(value)
+    epochs = sorted(by_epoch)
+    values = [np.asarray(by_epoch[e]) for e in epochs]
+    return {
+        "epoch": epochs,
+        "mean": [float(v.mean()) for v in values],
+        "std": [float(v.std(ddof=1)) if len(v) > 1 else 0.0 for v in values],
+        "n": [len(v) for v in values],
+    }
+
+
+@dataclass
+class BandInfo:
+    """Mean per epoch with a ±1 std band over seeds, one panel per entry of `panels`:
+    {"title", "ylabel", "series": {label: {"epoch", "mean", "std"}}} (mean_std_curve's dict)."""
+
+    panels: list[dict[str, Any]]
+    xlabel: str = "epoch"
+    title: str = ""
+
+
+@register_drawer("band", BandInfo)
+def draw_band(info: BandInfo) -> Figure:
+    """Mean ± 1 std curves, two panels a row. A lone epoch is a marker with an error bar (a band
+    one point wide is invisible) and its value written beside it."""
+    n = max(len(info.panels), 1)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(5.2 * cols, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[len(info.panels) :]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes, info.panels, strict=False):
+        xs: list[float] = []
+        ys: list[float] = []
+        series = panel.get("series") or {}
+        for i, (label, curve) in enumerate(series.items()):
+            x = np.asarray([_number(e) for e in curve.get("epoch") or []], dtype=float)
+            m = np.asarray([_number(v) for v in curve.get("mean") or []], dtype=float)
+            s = np.nan_to_num(np.asarray([_number(v) for v in curve.get("std") or []], dtype=float))
+            if not len(x) or len(m) != len(x) or len(s) != len(x):
+                continue
+            few = len(x) < 4
+            (line,) = ax.plot(
+                x, m, marker="o" if few else None, markersize=7 if len(x) == 1 else 4, label=label
+            )
+            if len(x) == 1:  # side by side around the epoch, so bars of several series show
+                dodge = min(0.1, 0.8 / len(series)) * (i - (len(series) - 1) / 2)
+                line.set_xdata(x + dodge)
+                ax.errorbar(x + dodge, m, yerr=s, fmt="none", ecolor=line.get_color(), capsize=5)
+                if len(series) == 1:
+                    ax.annotate(
+                        f"{m[0]:.3g} ± {s[0]:.1g}",
+                        (x[0], m[0]),
+                        textcoords="offset points",
+                        xytext=(8, 4),
+                    )
+            else:
+                ax.fill_between(x, m - s, m + s, alpha=0.2, color=line.get_color(), linewidth=0)
+            xs += x.tolist()
+            ys += (m - s).tolist() + (m + s).tolist()
+        lone = epoch_axis(ax, xs)
+        value_limits(ax, ys, rate=False, lone=lone)
+        ax.set_xlabel(info.xlabel)
+        ax.set_ylabel(str(panel.get("ylabel") or ""))
+        ax.set_title(str(panel.get("title") or ""), fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
     if info.title:
         fig.suptitle(info.title)
     return fig
@@ -402,6 +504,8 @@ def _plot_lines(ax: Any, x: Sequence[float], series: Mapping[str, Sequence[Any]]
             ax.plot(x, values, marker="o", markersize=6 if few else 3, label=name)
     if len(set(x)) == 1:
         ax.set_xlim(x[0] - 0.5, x[0] + 0.5)
+        ax.set_xticks([x[0]])
+        value_limits(ax, [v for ys in series.values() for v in ys], rate=False, lone=True)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
@@ -456,6 +560,8 @@ def draw_panels(info: PanelsInfo) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, n))
     for ax, panel in zip(axes, info.panels, strict=False):
         _plot_lines(ax, info.x, panel["series"])
+        if info.xlabel == "epoch":
+            epoch_axis(ax, info.x)
         ax.set_xlabel(info.xlabel)
         ax.set_title(panel["title"], fontsize=10)
     return fig

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from tamrin.eval.figures import BandInfo, draw_band
+
 
 def _groups(variants: Sequence[Mapping[str, Any]]) -> list[str]:
     seen: list[str] = []
@@ -30,27 +32,21 @@ def _axes(n: int, width: float = 5.2, height: float = 3.6) -> tuple[Figure, list
 
 
 def band_figure(variants: Sequence[Mapping[str, Any]], column: str) -> Figure | None:
-    """Mean of history column `column` per epoch with a ±1 std band, one panel per group."""
-    groups = _groups(variants)
-    fig, axes = _axes(len(groups))
-    drawn = False
-    for ax, group in zip(axes, groups, strict=True):
-        for v in (v for v in variants if v["group"] == group):
-            curve = (v.get("curves") or {}).get(column)
-            if not curve or not curve.get("mean"):
-                continue
-            x = np.asarray(curve["epoch"], dtype=float)
-            m = np.asarray(curve["mean"], dtype=float)
-            s = np.asarray(curve["std"], dtype=float)
-            (line,) = ax.plot(x, m, marker="o" if len(x) < 4 else None, ms=3, label=v["name"])
-            ax.fill_between(x, m - s, m + s, alpha=0.2, color=line.get_color())
-            drawn = True
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(column)
-        ax.set_title(group or column)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return fig if drawn else None
+    """Mean of history column `column` per epoch with a ±1 std band, one panel per group
+    (drawn by the run reports' "band" kind, so a one-epoch study gets sane axes too)."""
+    panels = []
+    for group in _groups(variants):
+        series = {
+            v["name"]: curve
+            for v in variants
+            if v["group"] == group
+            and (curve := (v.get("curves") or {}).get(column))
+            and curve.get("mean")
+        }
+        panels.append({"title": group or column, "ylabel": column, "series": series})
+    if not any(p["series"] for p in panels):
+        return None
+    return draw_band(BandInfo(panels))
 
 
 def forest_figure(variants: Sequence[Mapping[str, Any]], metric: str, scale: float) -> Figure:

@@ -1,6 +1,6 @@
 """Embedding networks for metric learning: an image in, a point in R^D out (no classifier head).
 
-`seed` is the course's siamese branch (HW14): three 32-filter 3x3 convs with max pooling, a
+`homework` is the course's siamese branch (HW14): three 32-filter 3x3 convs with max pooling, a
 dense 128 ReLU layer and a linear embedding. `bn` is the same layout made slightly stronger:
 padded convs (32-32-64) each followed by BatchNorm, which trains faster and further at the same
 cost order. `normalize=True` projects every embedding onto the unit sphere (L2), so squared
@@ -20,14 +20,14 @@ from torch import nn
 from tamrin.errors import ConfigError
 from tamrin.models.registry import build_model, list_models, register_model
 
-EmbeddingArch = Literal["seed", "bn"]
+EmbeddingArch = Literal["homework", "bn"]
 
 
 @dataclass
 class EmbeddingConfig:
     """Which embedding network and how wide."""
 
-    arch: EmbeddingArch = "bn"  # seed (HW14's 3x conv32 + dense 128) | bn (padded, BatchNorm)
+    arch: EmbeddingArch = "bn"  # homework (HW14's 3x conv32 + dense 128) | bn (padded, BatchNorm)
     dim: int = 64  # embedding size D
     hidden: int = 128  # units of the dense layer before the embedding
     width: float = 1.0  # multiplies every conv's channel count (smoke runs shrink it)
@@ -38,7 +38,7 @@ def _ch(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def _seed_body(cin: int, width: float) -> nn.Sequential:
+def _homework_body(cin: int, width: float) -> nn.Sequential:
     c = _ch(32, width)
     return nn.Sequential(  # 28x28 -> 26 -> 24 -> pool 12 -> 10 -> pool 5
         nn.Conv2d(cin, c, 3),
@@ -74,7 +74,7 @@ class EmbeddingNet(nn.Module):
     def __init__(self, cfg: EmbeddingConfig, in_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.normalize = cfg.normalize
-        body = _seed_body if cfg.arch == "seed" else _bn_body
+        body = _homework_body if cfg.arch == "homework" else _bn_body
         self.body = body(in_shape[0], cfg.width)
         with torch.no_grad():
             was = self.body.training
@@ -97,9 +97,9 @@ SMOKE = {"width": 0.25, "hidden": 32}  # a quarter of the channels, a narrow den
 
 
 @register_model(
-    "embed-seed",
+    "embed-homework",
     config=EmbeddingConfig,
-    fixed={"arch": "seed"},
+    fixed={"arch": "homework"},
     smoke=SMOKE,
     task="embed",
     summary="HW14's siamese branch: 3x conv3x3 32 (2 max-pools) -> dense 128 -> embedding",

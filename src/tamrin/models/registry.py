@@ -9,7 +9,7 @@ the number of classes (task "classify") or the embedding size (task "embed").
     >>> import torch
     >>> from tamrin.models import build_model, list_models
     >>> list_models("embed-*")
-    ['embed-bn', 'embed-seed']
+    ['embed-bn', 'embed-homework']
     >>> net = build_model("lenet", in_shape=(3, 32, 32), out_dim=10, width=0.5)
     >>> net(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])

@@ -73,6 +73,7 @@ _IMAGES = ("cifar10", "mnist", "fashion-mnist")
 
 @recipe(
     "cifar10-lenet",
+    course="HW2",
     summary="LeNet-5 on CIFAR-10 (HW2)",
     config=LeNetConfig,
     data=_IMAGES,
@@ -88,6 +89,7 @@ def cifar10_lenet(cfg: LeNetConfig, ctx: RunContext) -> None:
 
 @recipe(
     "cifar10-lenet-bn",
+    course="HW2",
     summary="LeNet-5 with BatchNorm after each conv (HW2)",
     config=LeNetBNConfig,
     data=_IMAGES,
@@ -101,6 +103,7 @@ def cifar10_lenet_bn(cfg: LeNetBNConfig, ctx: RunContext) -> None:
 
 @recipe(
     "cifar10-wide",
+    course="HW2",
     summary="Wider 3x3 CNN (30 channels) on CIFAR-10 (HW2)",
     config=WideConfig,
     data=_IMAGES,
@@ -114,6 +117,7 @@ def cifar10_wide(cfg: WideConfig, ctx: RunContext) -> None:
 
 @recipe(
     "cifar10-mlp",
+    course="HW5",
     summary="7-layer MLP 3072-4096-...-64-10 on CIFAR-10 (HW5)",
     config=MLPConfig,
     data=_IMAGES,

@@ -24,7 +24,7 @@ embeddings, a lower learning rate) are left as `--set` experiments.
 
     tamrin run triplet-mnist
     tamrin run triplet-mnist --set data=fashion-mnist --seeds 3
-    tamrin run triplet-mnist --set miner=random --set model.arch=seed
+    tamrin run triplet-mnist --set miner=random --set model.arch=homework
     tamrin run study-miners
 
 References: Schroff, Kalenichenko & Philbin 2015 (FaceNet, semi-hard mining); Hermans, Beyer &
@@ -51,7 +51,14 @@ from tamrin.eval.figures import history_panels
 from tamrin.eval.retrieval import knn, pair_distances, retrieval_metrics, silhouette
 from tamrin.models.embedding import EmbeddingConfig, build_embedding_net
 from tamrin.registry import RunContext, StudySpec, Variant, recipe, register_study
-from tamrin.tasks.classification import ImageData, SplitConfig, load_splits, outputs, pk_batches
+from tamrin.tasks.classification import (
+    ImageData,
+    SplitConfig,
+    load_splits,
+    outputs,
+    pk_batches,
+    record_model,
+)
 from tamrin.tasks.training import log_model, run_precision, train
 from tamrin.train.objectives import Triplet
 from tamrin.train.optim import TrainConfig
@@ -241,6 +248,8 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
     test_y, train_y = test_y_dev.cpu(), splits.train_y.cpu()
     model = build_embedding_net(cfg.model, splits.in_shape)
     log_model(ctx, model, arch=cfg.model.arch, dim=cfg.model.dim, normalize=cfg.model.normalize)
+    embed = f"embed-{cfg.model.arch}"  # the registered network (build_embedding_net)
+    record_model(ctx, embed, cfg.model, splits, cfg.train, task="embed", out_dim=cfg.model.dim)
     miner = TripletObjective(cfg.miner, cfg.margin, cfg.distance, track_all=cfg.track_all_triplets)
     objective = Triplet(miner)
     batches = pk_batches(
@@ -380,6 +389,7 @@ def train_triplet(cfg: TripletConfig, ctx: RunContext) -> None:
 
 @recipe(
     "triplet-mnist",
+    course="HW14",
     summary="Triplet-loss embedding on MNIST: P×K batches, mining, retrieval metrics (HW14)",
     config=TripletConfig,
     data=("mnist", "fashion-mnist", "cifar10"),

@@ -214,6 +214,7 @@ def _trained_comparison(cfg: NormLabConfig, ctx: RunContext) -> None:
 
 @recipe(
     "norm-lab",
+    course="HW6",
     summary="Batch vs layer normalization: by hand, vs torch, and trained",
     config=NormLabConfig,
     data=("cifar10", "mnist", "fashion-mnist"),

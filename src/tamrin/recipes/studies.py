@@ -34,6 +34,7 @@ from tamrin.tasks.classification import (
     ImageData,
     evaluate_test,
     load_splits,
+    record_model,
     smoke_shrink,
     train_classifier,
 )
@@ -100,6 +101,7 @@ def _lab(cfg: LabConfig, ctx: RunContext) -> None:
     probes at initialization, after epoch 1 and after training."""
     splits = load_splits(cfg, ctx)
     model = build_classifier(cfg.model, splits.in_shape, len(splits.classes)).to(ctx.device)
+    record_model(ctx, cfg.model.arch, cfg.model, splits, cfg.train)
     n = min(cfg.probe_size, splits.val_x.shape[0])
     px, py = splits.val_x[:n], splits.val_y[:n]
     loss_fn = classification_loss(cfg.loss, cfg.train.label_smoothing)
@@ -151,6 +153,7 @@ def _lab(cfg: LabConfig, ctx: RunContext) -> None:
 
 recipe(
     "lab-net",
+    course="HW2",
     summary="A classifier whose activation, init, pooling and loss are config choices, probed",
     config=LabConfig,
     data=("mnist", "fashion-mnist", "cifar10"),

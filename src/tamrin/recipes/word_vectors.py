@@ -536,6 +536,7 @@ def _smoke_word_vectors(cfg: WordVectorsConfig) -> WordVectorsConfig:
 
 @recipe(
     "word-vectors",
+    course="HW14",
     summary="Pretrained GloVe: neighbours, analogies, pictures, exact fast analogy accuracy",
     config=WordVectorsConfig,
     data=("analogy",),  # + "glove" (the store's zip) only with vectors=glove.6B.<D>d
@@ -606,6 +607,7 @@ def _smoke_word2vec(cfg: Word2VecConfig) -> Word2VecConfig:
 
 @recipe(
     "word2vec-train",
+    course="HW14",
     summary="word2vec (skip-gram, CBOW) trained on 100,000 IMDB reviews, compared with GloVe",
     config=Word2VecConfig,
     data=("imdb", "analogy"),  # + "glove" only with compare=glove.6B.<D>d

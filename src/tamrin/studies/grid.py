@@ -17,7 +17,7 @@ import multiprocessing as mp
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,12 +30,20 @@ from tamrin.errors import RunInterrupted
 from tamrin.registry import StudySpec, Variant
 
 
-@dataclass
+@dataclass(repr=False)
 class StudyResult:
     """A finished (or partly finished) study folder and its summary."""
 
     study_dir: Path
     summary: dict[str, Any]
+
+    def __repr__(self) -> str:  # one line, not the whole summary
+        s = self.summary
+        variants, seeds = s.get("variants") or [], s.get("seeds") or []
+        parts = [repr(s.get("study", "?")), f"{len(variants)} variants × {len(seeds)} seeds"]
+        if s.get("metric"):
+            parts.append(f"metric {s['metric']}")
+        return f"StudyResult({', '.join(parts)}, {self.study_dir})"
 
     @property
     def report_html(self) -> Path:
@@ -94,13 +102,19 @@ def run_study(
     device: str = "auto",
     workers: int | None = None,
     quiet: bool = False,
+    tensorboard: bool = False,
 ) -> StudyResult:
     """Run study `name` (`seeds` per variant, default the spec's) and write its report.
 
     `overrides` apply to every cell on top of the study's own budget (e.g. `train.epochs=3`).
     Every input (seeds, each variant's resolved config, device, data) is checked before the
-    study folder is made.
+    study folder is made. `tensorboard=True`: every cell writes its own TensorBoard event files
+    (STUDY_DIR/cells/<cell>/tensorboard/), so `tensorboard --logdir STUDY_DIR` compares them.
     """
+    if tensorboard:
+        from tamrin.tensorboard import require
+
+        require()  # before any folder: a clear line when the package is missing
     spec = registry.get_study(name)
     n_seeds = spec.seeds if seeds is None else seeds
     runner.check_seeds(n_seeds, 2, "a study", " for its t-tests")
@@ -113,6 +127,7 @@ def run_study(
         "overrides": dict(overrides or {}),
         "data_dir": data_dir,
         "device": device,
+        "tensorboard": tensorboard,
         "started": datetime.now().isoformat(timespec="seconds"),
         "cells": _cells(spec, seed_list),
     }
@@ -186,6 +201,7 @@ def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResul
                 smoke=meta.get("smoke", False),
                 data_dir=meta.get("data_dir"),
                 device=meta.get("device", "auto"),
+                tensorboard=bool(meta.get("tensorboard", False)),
             )
         todo.append(run_dir)
     cores = cpu_cores()
@@ -218,7 +234,7 @@ def _run_cells(todo: list[Path], n_workers: int, *, quiet: bool, title: str) -> 
         if n_workers == 1:
             for run_dir in todo:
                 _cell(str(run_dir))
-                advance()
+                advance(run_dir)
             return
         ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked torch threads
         cores: Any = ctx.Queue()
@@ -230,8 +246,8 @@ def _run_cells(todo: list[Path], n_workers: int, *, quiet: bool, title: str) -> 
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    fut.result()  # re-raise a cell's error (or its RunInterrupted) here
-                    advance()
+                    # re-raise a cell's error (or its RunInterrupted) here
+                    advance(Path(fut.result()))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # let running cells save, drop the rest
 
@@ -249,17 +265,13 @@ def _cell(run_dir: str) -> str:
 
 
 @contextmanager
-def _bar(quiet: bool, title: str, total: int) -> Iterator[Any]:
-    if quiet or total == 0:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _bar(quiet: bool, title: str, total: int) -> Iterator[Callable[[Path], None]]:
+    """`advance(cell_dir)` per finished cell: done / failed / total, elapsed and an ETA (a bar
+    in a terminal, one plain line per cell otherwise; nothing when quiet)."""
+    from tamrin.train.display import StudyProgress
 
-    with Progress(
-        TextColumn(f"{title} cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-    ) as progress:
-        task = progress.add_task(title, total=total)
-        yield lambda: progress.advance(task)
+    with StudyProgress(f"{title} cells", total, quiet=quiet or total == 0) as shown:
+        yield lambda cell_dir: shown.cell_done(cell_dir.name, rundir.status(cell_dir))
 
 
 def _print(result: StudyResult) -> None:

@@ -4,7 +4,8 @@
 stratified hold-out, normalized with train statistics, on the device); `image_batches` builds
 the training batches (shuffled, class-balanced or P×K) with the configured augmentation;
 `train_classifier` fits with validation on val; `test_logits` touches the test split once; and
-`log_test_predictions` scores it. `run_classifier` is all of that for the plain recipes.
+`log_test_predictions` scores it; `record_model` writes model.json (what `tamrin.load` rebuilds
+the model from). `run_classifier` is all of that for the plain recipes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from tamrin.config import require
+from tamrin.config import require, to_dict
 from tamrin.data.augment import AugmentConfig, JitterConfig, for_dataset, image_augment
 from tamrin.data.batches import BalancedSampler, Batches, PKSampler, Sampler, ShuffleSampler
 from tamrin.data.prepare import ImageSplits, prepare_images
@@ -224,6 +225,43 @@ def evaluate_test(
         ctx.log_predictions(y, torch.softmax(logits, dim=1), splits.classes)
 
 
+def record_model(
+    ctx: RunContext,
+    model_name: str,
+    model_cfg: Any,
+    splits: ImageSplits,
+    train_cfg: TrainConfig,
+    *,
+    task: str = "classify",
+    out_dim: int | None = None,
+    fit: str = "",
+) -> None:
+    """Record in model.json how to rebuild the run's model and prepare its inputs.
+
+    `model_name` is the registered model (`tamrin.models.build_model(model_name, model_cfg,
+    ...)`), `fit` the named fit whose checkpoints hold its weights; the class names and the
+    train split's uint8-scale mean/std are what `tamrin.load(RUN).predict(images)` applies.
+    """
+    ctx.log_inference(
+        {
+            "format": 1,
+            "model": model_name,
+            "model_config": to_dict(model_cfg),
+            "task": task,  # classify: (N, K) logits; embed: (N, D) embeddings
+            "in_shape": list(splits.in_shape),
+            "out_dim": len(splits.classes) if out_dim is None else int(out_dim),
+            "classes": list(splits.classes),
+            "normalizer": {
+                "mean": [float(v) for v in splits.normalizer.mean.cpu()],
+                "std": [float(v) for v in splits.normalizer.std.cpu()],
+                "scale": 255.0,  # the statistics are of uint8 pixels
+            },
+            "checkpoints": f"checkpoints/{fit}" if fit else "checkpoints",
+            "weights": "best" if train_cfg.restore_best else "last",
+        }
+    )
+
+
 def run_classifier(
     cfg: ClassifierConfig, ctx: RunContext
 ) -> tuple[nn.Module, ImageSplits, FitResult]:
@@ -231,6 +269,7 @@ def run_classifier(
     splits = load_splits(cfg, ctx)
     model = build_classifier(cfg.model, splits.in_shape, len(splits.classes))
     log_model(ctx, model, arch=cfg.model.arch, norm=cfg.model.norm)
+    record_model(ctx, cfg.model.arch, cfg.model, splits, cfg.train)
     result = train_classifier(model, splits, cfg.train, ctx, augment=cfg.augment, data=cfg.data)
     evaluate_test(model, splits, cfg, ctx)
     return model, splits, result

@@ -97,7 +97,7 @@ def train(
         callbacks=callbacks,
         checkpoint_dir=ctx.checkpoint_dir / name if name else ctx.checkpoint_dir,
         on_epoch=on_epoch,
-        progress=ctx.progress(),
+        display=ctx.progress(),
     )
     ctx.log_fit(result, name=name)
     return result

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -109,6 +109,18 @@ def read_cpuinfo(path: Path = CPUINFO) -> CpuInfo:
         return parse_cpuinfo(path.read_text())
     except OSError:
         return CpuInfo(platform.processor() or "unknown", frozenset())
+
+
+def machine() -> dict[str, Any]:
+    """What a timing was measured on: CPU model, usable cores, the flags that set its speed
+    (recorded in config.json and next to every benchmark figure)."""
+    cpu = read_cpuinfo()
+    return {
+        "cpu": cpu.model,
+        "cores": cpu_cores(),
+        "flags": [f for f in KEY_FLAGS if f in cpu.flags],
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def probe_cache_path() -> Path:

@@ -16,6 +16,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tamrin.data.batches import Batches
 from tamrin.errors import RunInterrupted
 from tamrin.train import checkpoint as ckpt
 from tamrin.train.callbacks import Callback
+from tamrin.train.display import TrainDisplay
 from tamrin.train.inference import (
     autocast,
     batch_layout,
@@ -106,7 +108,7 @@ def fit(
     checkpoint_dir: Path | None = None,
     amp: torch.dtype | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-    progress: Any = None,
+    display: TrainDisplay | None = None,
 ) -> FitResult:
     """Train `model` for `cfg.epochs`, resuming from `checkpoint_dir/last.pt` when it exists.
 
@@ -114,7 +116,8 @@ def fit(
     A callback's `on_epoch_end` returning a reason stops training with that callback's
     `stop_status` ("stopped_early", or "pruned" for `Pruning`). Raises RunInterrupted after
     saving on Ctrl-C (or a KeyboardInterrupt raised by `on_batch_end`); a NaN/inf loss ends
-    training with status `stopped_nonfinite` and keeps the last good checkpoint.
+    training with status `stopped_nonfinite` and keeps the last good checkpoint. `display`
+    (`tamrin.train.display.TrainDisplay`) shows a batch bar and one line per epoch.
     """
     model.to(device)
     nhwc = cfg.channels_last and prefers_channels_last(model)
@@ -176,13 +179,10 @@ def fit(
         return torch.zeros((), dtype=torch.float64, device=device)
 
     status, message = "completed", ""
-    epoch_task = (
-        progress.add_task("epochs", total=cfg.epochs, completed=state["epoch"])
-        if progress is not None
-        else None
+    shown: AbstractContextManager[Any] = (
+        display.fitting(epochs=cfg.epochs, steps=steps) if display is not None else nullcontext()
     )
-    batch_task = progress.add_task("batches", total=steps) if progress is not None else None
-    with _StopOnSigint() as stop:
+    with _StopOnSigint() as stop, shown:
         for epoch in range(state["epoch"], cfg.epochs):
             resuming = epoch == state["epoch"]
             start_batch = state["batch"] if resuming else 0
@@ -195,13 +195,8 @@ def fit(
             elapsed_before = state["elapsed"] if resuming else 0.0
             t0 = time.perf_counter()
             model.train()
-            if batch_task is not None:
-                progress.reset(
-                    batch_task,
-                    total=steps,
-                    completed=start_batch,
-                    description=f"epoch {epoch + 1}/{cfg.epochs}",
-                )
+            if display is not None:
+                display.epoch_start(epoch, batch=start_batch, samples=sums["count"])
             for b, batch in enumerate(train.epoch(epoch, start_batch), start=start_batch):
                 if b >= steps:
                     break
@@ -230,8 +225,8 @@ def fit(
                         cb.on_batch_end(model, epoch, b)
                 except KeyboardInterrupt:
                     interrupted = True
-                if batch_task is not None:
-                    progress.advance(batch_task)
+                if display is not None:
+                    display.batch_end(b + 1, sums)  # reads the sums every ~0.2 s, not per batch
                 if interrupted:
                     save(last, epoch, b + 1, sums, elapsed_before + time.perf_counter() - t0)
                     raise RunInterrupted(
@@ -239,6 +234,7 @@ def fit(
                     )
             count = max(sums["count"], 1)
             train_loss = (sums["loss"] / count).item()
+            train_s = time.perf_counter() - t0  # after the sync above: training only, no val
             if not math.isfinite(train_loss):
                 status = "stopped_nonfinite"
                 message = (
@@ -275,8 +271,8 @@ def fit(
             save(last, epoch + 1, 0, None, 0.0)
             if on_epoch is not None:
                 on_epoch(row)
-            if epoch_task is not None:
-                progress.advance(epoch_task)
+            if display is not None:
+                display.epoch_end(row, samples=sums["count"], train_seconds=train_s)
             if stops:
                 status = stops[0][0].stop_status
                 message = "; ".join(reason for _, reason in stops)

@@ -7,6 +7,7 @@
     run_section    one run: headline, curves, test set, tables, figures, config
     group_section  several seeds of a recipe: mean ± std, one row per seed
     study_section  variants × seeds: Welch t-tests, verdicts, bars, forest plot, curves
+    index          one page of every run, seed group and study under a runs folder
 
 `write_folder_report(path)` picks the section by the folder's files; the runner, `tamrin report`
 and the notebook API all call it.
@@ -29,15 +30,18 @@ from tamrin.eval.report.document import (
     Text,
     fmt,
     fmt_diff,
+    fmt_pm,
     fmt_seconds,
     kv_table,
     mean_pm_std,
 )
 from tamrin.eval.report.group_section import (
+    group_curves_info,
     group_report_blocks,
     summarize_runs,
     write_group_report,
 )
+from tamrin.eval.report.index import runs_index_blocks, write_runs_index
 from tamrin.eval.report.output import save_figure, write_document, write_text
 from tamrin.eval.report.run_section import (
     RunFolder,
@@ -90,7 +94,9 @@ __all__ = [
     "Text",
     "fmt",
     "fmt_diff",
+    "fmt_pm",
     "fmt_seconds",
+    "group_curves_info",
     "group_report_blocks",
     "kv_table",
     "load_run",
@@ -101,6 +107,7 @@ __all__ = [
     "render_html",
     "render_markdown",
     "run_report_blocks",
+    "runs_index_blocks",
     "save_figure",
     "standard_plots",
     "study_report_blocks",
@@ -110,6 +117,7 @@ __all__ = [
     "write_folder_report",
     "write_group_report",
     "write_report",
+    "write_runs_index",
     "write_study_report",
     "write_text",
 ]

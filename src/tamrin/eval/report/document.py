@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 _NUMBER = r"([-+]?\d+(\.\d+)?(e[-+]?\d+)?|NaN|-?inf)"
-_NUMERIC = re.compile(rf"^{_NUMBER}( ± {_NUMBER})?$")  # cells right-aligned in tables
+_NUMERIC = re.compile(rf"^{_NUMBER}( ± {_NUMBER})?( s)?$")  # cells right-aligned in tables
+_MAX_DECIMALS = 4  # the finest decimal place a report shows (fmt's floats, mean ± std)
 
 
 # ----------------------------------------------------------------------------- number formatting
@@ -159,8 +160,39 @@ def kv_table(data: Mapping[str, Any], caption: str = "", id: str = "") -> Table:
     return Table(["key", "value"], [[k, fmt(v)] for k, v in _flatten(data)], caption, id)
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def fmt_pm(mean: Any, std: Any) -> str:
+    """mean ± std rounded together: the std to two significant digits, the mean to the same
+    decimal place, at most 4 decimals (a smaller std shows as '± 0.0000'), so
+    `0.1000 ± 4.081e-09` reads '0.1000 ± 0.0000' and `0.63 ± 0.0157` reads '0.630 ± 0.016'.
+
+    Without a finite std (one run) the mean alone; values below 1e-3 or from 1e6 in `fmt`'s
+    significant-digit form. '—' without a mean.
+    """
+    m, s = _finite(mean), _finite(std)
+    if m is None:
+        return fmt(mean)
+    if s is None:
+        return fmt(m) if std is None else f"{fmt(m)} ± {fmt(std)}"
+    s = abs(s)
+    if (m != 0 and abs(m) < 1e-3) or abs(m) >= 1e6:
+        return f"{fmt(m)} ± {s:.2g}"
+    decimals = _MAX_DECIMALS if s == 0 else min(1 - math.floor(math.log10(s)), _MAX_DECIMALS)
+    if decimals > 0:
+        return f"{m:.{decimals}f} ± {s:.{decimals}f}"
+    return f"{round(m, decimals):.0f} ± {round(s, decimals):.0f}"  # std ≥ 10: whole tens, ...
+
+
 def mean_pm_std(stats: Mapping[str, Any]) -> str:
-    """'0.6300 ± 0.0200' of a mean_std dict, '—' without a mean."""
+    """'0.630 ± 0.020' of a mean_std dict (`fmt_pm`); the mean alone for one value (its std
+    of 0 says nothing), '—' without a mean."""
     if stats.get("mean") is None:
         return "—"
-    return f"{fmt(stats.get('mean'))} ± {fmt(stats.get('std'))}"
+    std = None if stats.get("n") == 1 else stats.get("std")
+    return fmt_pm(stats.get("mean"), std)

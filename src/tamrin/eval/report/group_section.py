@@ -1,7 +1,10 @@
 """The report of a seed group: several seeds of one recipe, mean ± std of the headline metrics.
 
 `summarize_runs` computes the group's summary.json from its runs' files; `write_group_report`
-draws the report from summary.json (and each run's metrics.json for its status).
+draws the report from summary.json (and each run's metrics.json for its status), with curves
+of mean ± std over seeds computed from the runs' history.csv files and kept as plot data in
+the group's figures/curves.json, so `tamrin report GROUP_DIR` redraws them even when the runs
+are gone.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Any
 from tamrin import rundir
 from tamrin.config import lookup
 from tamrin.errors import RunDirError
+from tamrin.eval import figures as F
 from tamrin.eval.metrics import mean_std
 from tamrin.eval.report.document import (
     Block,
     Cell,
     Heading,
+    Image,
     Link,
     Table,
     Text,
@@ -27,7 +32,9 @@ from tamrin.eval.report.document import (
     fmt_seconds,
     mean_pm_std,
 )
-from tamrin.eval.report.output import write_document
+from tamrin.eval.report.output import save_figure, write_document
+
+CURVES = "curves"  # the group's figure: figures/curves.json (plot data) and figures/curves.png
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -100,6 +107,70 @@ def _read_run_metrics(folder: Path) -> dict[str, Any]:
         return {"status": "run folder missing or damaged"}
 
 
+def _read_run_history(folder: Path) -> list[dict[str, Any]] | None:
+    try:
+        return rundir.read_history(folder, missing_ok=False).rows
+    except RunDirError:
+        return None
+
+
+def _val_column(columns: Sequence[str], run_metrics: Sequence[Mapping[str, Any]]) -> str | None:
+    """The validation column the runs selected their best epoch by, else val_acc / val_loss."""
+    for m in run_metrics:
+        best = m.get("best")
+        if isinstance(best, Mapping) and str(best.get("metric")) in columns:
+            return str(best["metric"])
+    for c in ("val_acc", "val_loss", *columns):
+        if c in columns and c.startswith("val_"):
+            return c
+    return None
+
+
+def group_curves_info(
+    histories: Sequence[Sequence[Mapping[str, Any]]], run_metrics: Sequence[Mapping[str, Any]]
+) -> F.BandInfo | None:
+    """Mean ± std over seeds per epoch of the validation metric and the training loss (with the
+    validation loss beside it), from the runs' history rows; None without such columns."""
+    columns: list[str] = []
+    for rows in histories:
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+    val = _val_column(columns, run_metrics)
+    losses: list[str] = [c for c in ("train_loss", "val_loss") if c in columns and c != val]
+    wanted: list[tuple[str, str, list[str]]] = [(val, "", [val])] if val is not None else []
+    if losses:
+        wanted.append((" and ".join(losses), "loss", losses))
+    panels = []
+    for title, ylabel, names in wanted:
+        curves = {name: F.mean_std_curve(histories, name) for name in names}
+        series = {name: c for name, c in curves.items() if c["epoch"]}
+        if series:
+            panels.append({"title": title, "ylabel": ylabel or title, "series": series})
+    if not panels:
+        return None
+    n = len(histories)
+    return F.BandInfo(panels, title=f"mean ± 1 std over {n} seed{'s' if n != 1 else ''}")
+
+
+def _group_figures(
+    group_dir: Path, folders: Sequence[Path], run_metrics: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Compute the curves' plot data from the runs (when any history is readable), keep it as
+    figures/curves.json and draw figures/curves.png from that file; {name: relative path}."""
+    read = [(_read_run_history(f), m) for f, m in zip(folders, run_metrics, strict=True)]
+    histories = [h for h, _ in read if h]
+    info = group_curves_info(histories, [m for h, m in read if h]) if histories else None
+    data_file = rundir.figure_path(group_dir, CURVES, ".json")
+    if info is not None:
+        caption = "Mean per epoch over seeds; band (or bar, for one epoch): ±1 std."
+        rundir.write_plot_data(group_dir, CURVES, "band", F.to_data(info), caption)
+    if not data_file.is_file():
+        return {}
+    plot = rundir.read_plot_data(group_dir, f"{rundir.FIGURES}/{data_file.name}")
+    save_figure(F.draw(plot["kind"], plot["data"]), rundir.figure_path(group_dir, CURVES))
+    return {CURVES: f"{rundir.FIGURES}/{CURVES}.png"}
+
+
 def _seconds_pm(stats: Mapping[str, Any]) -> str:
     mean, std = stats.get("mean"), stats.get("std")
     if not isinstance(mean, int | float) or not isinstance(std, int | float):
@@ -107,8 +178,11 @@ def _seconds_pm(stats: Mapping[str, Any]) -> str:
     return f"{mean:.1f} ± {std:.1f} s"
 
 
-def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Block]:
-    """The multi-seed report as blocks: mean ± std, seed comparison, one row per seed."""
+def group_report_blocks(
+    group_dir: Path, summary: Mapping[str, Any], figures: Mapping[str, str] | None = None
+) -> list[Block]:
+    """The multi-seed report as blocks: mean ± std, curves over seeds (`figures`, from
+    `_group_figures`), one row per seed."""
     recipe = str(summary.get("recipe") or group_dir.name)
     seeds = list(summary.get("seeds") or [])
     runs = [str(r) for r in summary.get("runs") or []]
@@ -183,6 +257,18 @@ def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Blo
         if parts:
             blocks.append(Text("Per run: " + " · ".join(parts) + "."))
 
+    blocks.append(Heading("Curves over seeds"))
+    if figures and CURVES in figures:
+        blocks.append(
+            Image(
+                figures[CURVES],
+                "Mean per epoch over seeds with a ±1 std band (an error bar where there is "
+                "one epoch); computed from each run's history.csv.",
+            )
+        )
+    else:
+        blocks.append(Text("No run of this group has a history.csv with epochs.", "muted"))
+
     blocks.append(Heading("Runs"))
     keys = list(headline)
     run_rows: list[list[Cell]] = []
@@ -193,12 +279,24 @@ def group_report_blocks(group_dir: Path, summary: Mapping[str, Any]) -> list[Blo
         ]
         cells: list[Cell] = [fmt(seeds[i] if i < len(seeds) else None)]
         cells += [fmt(v[i] if i < len(v) else None) for v in values]
-        cells += [fmt(metrics.get("status")), fmt_seconds(metrics.get("wall_time_s"))]
+        best = metrics.get("best")
+        cells.append(fmt(best.get("epoch")) if isinstance(best, Mapping) else "—")
+        seconds = metrics.get("train_time_s")
+        cells.append(f"{seconds:.1f} s" if isinstance(seconds, int | float) else "—")
+        cells.append(fmt(metrics.get("status")))
         report = folder / "report.html"
         href = Path(os.path.relpath(report, group_dir)).as_posix()
         cells.append(Link("report", href) if report.is_file() else "report missing")
         run_rows.append(cells)
-    blocks.append(Table(["seed", *keys, "status", "wall time", "report"], run_rows, id="seeds"))
+    blocks.append(
+        Table(
+            ["seed", *keys, "best epoch", "train time", "status", "report"],
+            run_rows,
+            "One row per seed: its headline values, the epoch its checkpoint was chosen at, "
+            "its training time and its own report.",
+            id="seeds",
+        )
+    )
     blocks.append(
         Text(
             "Generated by `tamrin report` from summary.json (the per-seed metric values "
@@ -217,6 +315,8 @@ def write_group_report(group_dir: Path) -> tuple[Path, Path]:
             f"not a tamrin seed-group folder: {group_dir} does not exist or is not a folder"
         )
     summary = rundir.read_json(group_dir / rundir.SUMMARY, "seed-group")
-    blocks = group_report_blocks(group_dir, summary)
+    folders = [_resolve_run(group_dir, str(run)) for run in summary.get("runs") or []]
+    figures = _group_figures(group_dir, folders, [_read_run_metrics(f) for f in folders])
+    blocks = group_report_blocks(group_dir, summary, figures)
     title = f"{summary.get('recipe') or group_dir.name} — seeds {fmt(summary.get('seeds'))}"
     return write_document(group_dir, title, blocks)

@@ -18,6 +18,7 @@ import numpy as np
 from tamrin import rundir
 from tamrin.config import lookup
 from tamrin.errors import RunDirError
+from tamrin.eval.figures import mean_std_curve
 from tamrin.eval.metrics import mean_std
 from tamrin.eval.report import document as R
 from tamrin.eval.report.output import save_figure, write_document
@@ -55,17 +56,9 @@ def _baseline_label(spec: Mapping[str, Any], group: str) -> str:
     return _label(members[0])
 
 
-def _curves(histories: Sequence[list[dict[str, Any]]], column: str) -> dict[str, list[float]]:
-    """Per epoch, mean and std over the seeds that reached it."""
-    by_epoch: dict[int, list[float]] = {}
-    for rows in histories:
-        for row in rows:
-            value = row.get(column)
-            if value is not None and np.isfinite(value):
-                by_epoch.setdefault(int(row["epoch"]), []).append(float(value))
-    epochs = sorted(by_epoch)
-    stats = [mean_std(by_epoch[e]) for e in epochs]
-    return {"epoch": epochs, "mean": [s["mean"] for s in stats], "std": [s["std"] for s in stats]}
+def _curves(histories: Sequence[list[dict[str, Any]]], column: str) -> dict[str, list[Any]]:
+    """Per epoch, mean and std over the seeds that reached it (`figures.mean_std_curve`)."""
+    return mean_std_curve(histories, column)
 
 
 def _profile(values: Sequence[Any]) -> dict[str, Any] | None:

@@ -21,16 +21,19 @@ from tamrin.eval.report.document import (
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-  color:#1f2328;background:#fff;max-width:1040px;margin:2rem auto;padding:0 1.2rem}
+  color:#1f2328;background:#fff;max-width:1040px;margin:2rem auto;padding:0 1.2rem;
+  overflow-wrap:break-word}
 h1{font-size:1.7rem;margin:.2rem 0 .4rem}
 h2{font-size:1.3rem;border-bottom:1px solid #d0d7de;padding-bottom:.25rem;margin-top:2.2rem}
 h3{font-size:1.05rem;margin-top:1.4rem}
-table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.92rem}
+.table{overflow-x:auto;max-width:100%;margin:.6rem 0 1rem}
+.table:has(+ p.caption){margin-bottom:.2rem}
+table{border-collapse:collapse;font-size:.92rem}
 th,td{border:1px solid #d0d7de;padding:.3rem .65rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}
+th{background:#f6f8fa;min-width:4.5em}
 th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,#runs td{white-space:nowrap}
 tr.avg td{background:#f6f8fa;font-weight:600}
-table:has(+ p.caption){margin-bottom:.2rem}
 p.caption{color:#59636e;font-size:.85rem;margin:0 0 1rem}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86em}
 code{background:#f6f8fa;padding:.1em .3em;border-radius:4px}
@@ -77,12 +80,21 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(chunks)
 
 
+def _breakable(text: str) -> str:
+    """Escaped text that may wrap after '.', '_' or '/' before a letter: 'test.per_class.f1' in
+    a narrow column breaks into 'test.' 'per_' 'class.' 'f1' instead of widening the table
+    (numbers and versions such as '0.6543' or '2.13.0' stay whole)."""
+    return re.sub(r"([._/])(?=[A-Za-z])", r"\1<wbr>", _text(text))
+
+
 def _cell_html(cell: Cell, tag: str, numeric: bool = False) -> str:
+    """One cell; header names (long metric keys) may wrap at dots, body cells stay verbatim."""
     cls = ' class="num"' if numeric else ""
+    text = _breakable if tag == "th" else _text
     if isinstance(cell, Link):
-        inner = f'<a href="{html.escape(cell.href)}">{html.escape(cell.text)}</a>'
+        inner = f'<a href="{html.escape(cell.href)}">{text(cell.text)}</a>'
         return f"<{tag}{cls}>{inner}</{tag}>"
-    return f"<{tag}{cls}>{_text(cell)}</{tag}>"
+    return f"<{tag}{cls}>{text(cell)}</{tag}>"
 
 
 def _html_blocks(blocks: Sequence[Block]) -> Iterator[str]:
@@ -106,9 +118,9 @@ def _html_blocks(blocks: Sequence[Block]) -> Iterator[str]:
                 )
                 rows.append(f"<tr{avg}>{cells}</tr>")
             caption = f'<p class="caption">{_inline_html(b.caption)}</p>' if b.caption else ""
-            yield (
-                f"<table{ident}><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table>{caption}"
+            yield (  # the box scrolls sideways when the table is wider than the page
+                f'<div class="table"><table{ident}><thead><tr>{head}</tr></thead>'
+                f"<tbody>{''.join(rows)}</tbody></table></div>{caption}"
             )
         elif isinstance(b, Image):
             yield (
