@@ -132,12 +132,14 @@ def _cmd_run(args: argparse.Namespace) -> None:
             value = C.lookup(C.to_dict(cfg), key)
             print(f"{key} = {value!r}    # {docs.get(key, '')}")
         return
-    if not is_study:
-        registry.get(args.name)  # an unknown name fails before the overrides are echoed
+    recipe = registry.get(registry.get_study(args.name).recipe if is_study else args.name)
     overrides = C.parse_set_args(args.set or [])
     if args.print_config:
         _print_config(args, is_study, overrides)
         return
+    # an unknown name, key or value fails here, before the overrides are echoed
+    config_file = None if is_study else args.config  # a study refuses --config (the runner)
+    runner.resolve_config(recipe, overrides, smoke=args.smoke, config_file=config_file)
     for key, value in overrides.items():
         print(f"override{' (every cell)' if is_study else ''}: {key} = {value!r}")
     runner.run(
