@@ -94,12 +94,12 @@ def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
     x = np.random.default_rng(cfg.matrix_seed).integers(0, 10, (cfg.rows, cfg.cols)).astype(float)
     bn, ln = batch_norm_by_hand(x), layer_norm_by_hand(x)
     bn_ref, ln_ref = torch_references(x)
-    homework_style = layer_norm_by_hand(x)  # the homework's "batch norm": rows normalized
+    hw_style = layer_norm_by_hand(x)  # the homework's "batch norm": rows normalized
     checks = {
         "bn_vs_BatchNorm1d_max_abs_diff": float(np.abs(bn - bn_ref).max()),
         "ln_vs_LayerNorm_max_abs_diff": float(np.abs(ln - ln_ref).max()),
-        "seed_batchnorm_vs_LayerNorm_max_abs_diff": float(np.abs(homework_style - ln_ref).max()),
-        "seed_batchnorm_vs_BatchNorm1d_max_abs_diff": float(np.abs(homework_style - bn_ref).max()),
+        "homework_batchnorm_vs_LayerNorm_max_abs_diff": float(np.abs(hw_style - ln_ref).max()),
+        "homework_batchnorm_vs_BatchNorm1d_max_abs_diff": float(np.abs(hw_style - bn_ref).max()),
         "bn_column_means_max_abs": float(np.abs(bn.mean(axis=0)).max()),
         "ln_row_means_max_abs": float(np.abs(ln.mean(axis=1)).max()),
     }
@@ -137,8 +137,8 @@ def _worked_example(cfg: NormLabConfig, ctx: RunContext) -> None:
         f"{checks['bn_vs_BatchNorm1d_max_abs_diff']:.1e}, layer norm from `LayerNorm` by "
         f"{checks['ln_vs_LayerNorm_max_abs_diff']:.1e} — {'both within' if ok else 'NOT within'} "
         f'1e-6. The homework\'s row-wise "batch norm" differs from `LayerNorm` by '
-        f"{checks['seed_batchnorm_vs_LayerNorm_max_abs_diff']:.1e} and from `BatchNorm1d` by "
-        f"{checks['seed_batchnorm_vs_BatchNorm1d_max_abs_diff']:.2f}: it *is* layer norm. "
+        f"{checks['homework_batchnorm_vs_LayerNorm_max_abs_diff']:.1e} and from `BatchNorm1d` by "
+        f"{checks['homework_batchnorm_vs_BatchNorm1d_max_abs_diff']:.2f}: it *is* layer norm. "
         "Batch norm averages each feature over the samples of a batch (axis 0), so a sample's "
         "output depends on the rest of its batch; layer norm averages each sample over its own "
         "features (axis 1), so it is the same in training and inference and for batch size 1."
