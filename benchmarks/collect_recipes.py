@@ -178,9 +178,11 @@ def table(rows: list[dict[str, Any]]) -> str:
             fig = r["homework_figure"]["text"] if r["homework_figure"] else "—"
             n = len(r["seeds"])
             value = fmt_pm(r["mean"], r["std"])
-            fastest, mean = r["train_time_s_min"], r["train_time_s_mean"]
+            fastest, mean, what = r["train_time_s_min"], r["train_time_s_mean"], ""
+            if not isinstance(fastest, int | float):  # no training loop: the whole run's time
+                fastest, mean, what = r["wall_time_s_min"], r["wall_time_s_mean"], " (wall)"
             times = (
-                f"{fastest:.0f} s / {mean:.0f} s"
+                f"{fastest:.0f} s / {mean:.0f} s{what}"
                 if isinstance(fastest, int | float) and isinstance(mean, int | float)
                 else "—"
             )
