@@ -106,13 +106,6 @@ def _group_row(summary_path: Path) -> dict[str, Any]:
     }
 
 
-def _lookup(metrics: dict[str, Any], dotted: str) -> Any:
-    node: Any = metrics
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
 def _single_row(run_dir: Path) -> dict[str, Any]:
     meta = _read(run_dir / "config.json")
     metrics = _read(run_dir / "metrics.json")
@@ -121,10 +114,10 @@ def _single_row(run_dir: Path) -> dict[str, Any]:
     return {
         **_common(recipe, meta, run_dir),
         "metric": key,
-        "mean": _lookup(metrics, key),
+        "mean": C.lookup(metrics, key),
         "std": None,
         "seeds": [meta.get("seed")],
-        "headline": {k: {"mean": _lookup(metrics, k), "std": None} for k in recipe.headline},
+        "headline": {k: {"mean": C.lookup(metrics, k), "std": None} for k in recipe.headline},
         "train_time_s_min": metrics.get("train_time_s"),
         "train_time_s_mean": metrics.get("train_time_s"),
         "wall_time_s_min": metrics.get("wall_time_s"),
