@@ -46,20 +46,10 @@ def _metric_key(recipe: registry.Recipe, data: str | None) -> str:
     return recipe.headline[0]
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _overrides(recipe: registry.Recipe, meta: dict[str, Any]) -> dict[str, Any]:
     """The config values a run changed from the recipe's defaults (the data set aside)."""
-    default = _flat(C.to_dict(recipe.default_config()))
-    ran = _flat(meta.get("config") or {})
+    default = C.flatten(C.to_dict(recipe.default_config()))
+    ran = C.flatten(meta.get("config") or {})
     return {k: v for k, v in ran.items() if k != "data" and k in default and default[k] != v}
 
 

@@ -433,7 +433,20 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {dotted key: value} ('test.accuracy'); lists and empty mappings are
+    values. The one flattener of metrics, configs and report tables."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """`flatten` for config files, where a `*_map` field's dict is one value, not a section."""
     for key, value in data.items():
         if isinstance(value, Mapping) and value and not key.endswith("_map"):
             yield from _flatten(value, f"{prefix}{key}.")

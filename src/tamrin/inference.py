@@ -541,15 +541,3 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
-
-
-def flat_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Every dotted key of nested dicts ('test.accuracy', 'best.epoch'), lists as leaves."""
-    keys: list[str] = []
-    for k, v in data.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            keys += flat_keys(v, key + ".")
-        else:
-            keys.append(key)
-    return keys

@@ -84,12 +84,11 @@ class RunResult:
         An absent key raises ConfigError naming the closest key (or returns `default`).
         """
         from tamrin.errors import did_you_mean
-        from tamrin.inference import flat_keys
 
         value = lookup(self.metrics, dotted)
         if value is not None or default is not _MISSING:
             return default if value is None else value
-        keys = flat_keys(self.metrics)
+        keys = list(C.flatten(self.metrics))
         if dotted in keys:  # recorded as null (e.g. a metric undefined for this run)
             return None
         hint = did_you_mean(dotted, keys)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from tamrin.config import flatten
 
 _NUMBER = r"([-+]?\d+(\.\d+)?(e[-+]?\d+)?|NaN|-?inf)"
 _NUMERIC = re.compile(rf"^{_NUMBER}( ± {_NUMBER})?( s)?$")  # cells right-aligned in tables
@@ -147,17 +149,9 @@ def numeric_columns(table: Table) -> list[bool]:
     return out
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 def kv_table(data: Mapping[str, Any], caption: str = "", id: str = "") -> Table:
     """A key/value table of a (nested) mapping, keys dotted."""
-    return Table(["key", "value"], [[k, fmt(v)] for k, v in _flatten(data)], caption, id)
+    return Table(["key", "value"], [[k, fmt(v)] for k, v in flatten(data).items()], caption, id)
 
 
 def _finite(value: Any) -> float | None:
