@@ -34,3 +34,16 @@ if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
     echo "chromium: not installed (needs root and apt-get); the browser test will be skipped" >&2
   fi
 fi
+
+if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 &&
+  ! command -v initdb >/dev/null; then
+  # The multi-worker tuning tests start a private PostgreSQL server (initdb + pg_ctl on a free
+  # port of 127.0.0.1); they are skipped where this cannot install.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -qq postgresql >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1; }) ||
+      echo "postgresql: could not be installed; the PostgreSQL tests will be skipped" >&2
+  else
+    echo "postgresql: not installed (needs root and apt-get); its tests will be skipped" >&2
+  fi
+fi

@@ -15,6 +15,7 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "errors": 0,
     "config": 1,
     "registry": 1,
+    "search_space": 2,  # search spaces as data (Int, Float, Choice, TuneSpec); uses config
     "rundir": 1,  # the run-folder reader/writer: eval, runner and api all read through it
     "measured": 1,  # tamrin's shipped measured figures (measured.json; `tamrin list`)
     "data": 2,
@@ -28,6 +29,7 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "inference": 5,  # a run folder -> its model, predict, export (the runner's results use it)
     "runner": 6,
     "studies": 7,
+    "tuning": 7,  # tamrin tune: Optuna studies whose trials are runner runs
     "api": 8,
     "cli": 8,
     "__init__": 9,

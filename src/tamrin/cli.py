@@ -49,6 +49,17 @@ RUN_EXAMPLES = """\
   tamrin run study-init --smoke --seeds 2     a study: variants × seeds, t-tests"""
 
 
+TUNE_EXAMPLES = """\
+  tamrin tune fashion-mlp --smoke --trials 4     the whole path in seconds
+  tamrin tune fashion-mlp                        10 minutes of TPE + Hyperband
+  tamrin tune fashion-mlp --pruner none --study no-pruning
+  tamrin tune cnn-blocks --set data=cifar10 --timeout 1200
+  tamrin tune fashion-mlp --workers 2            two processes, one core each
+  tamrin tune fashion-mlp --storage postgresql://me@db:5432/optuna   (same line on each machine)
+  tamrin run fashion-mlp --from-study runs/tune/fashion-mlp --seeds 3
+  optuna-dashboard runs/tune/fashion-mlp/journal.log"""
+
+
 def describe_measured(entry: dict[str, Any]) -> str:
     """One measured entry in words: 'cifar10: 0.6931 ± 0.0024 (3 seeds, 24 s)', the time being
     the fastest seed's training time."""
@@ -134,6 +145,16 @@ def _cmd_run(args: argparse.Namespace) -> None:
         return
     recipe = registry.get(registry.get_study(args.name).recipe if is_study else args.name)
     overrides = C.parse_set_args(args.set or [])
+    origin = None
+    if args.from_study:
+        from tamrin.tuning.search import best_trial_overrides
+
+        best, origin = best_trial_overrides(args.from_study, recipe.name)
+        print(
+            f"from study {origin['study']}: trial {origin['trial']} "
+            f"({origin['metric']} {origin['value']:.4f})"
+        )
+        overrides = {**best, **overrides}  # --set on the command line wins
     if args.print_config:
         _print_config(args, is_study, overrides)
         return
@@ -155,7 +176,41 @@ def _cmd_run(args: argparse.Namespace) -> None:
         quiet=args.quiet,
         workers=args.workers,
         tensorboard=args.tensorboard,
+        origin=origin,
     )
+
+
+def _tune_request(args: argparse.Namespace) -> Any:
+    from tamrin.tuning.search import TuneRequest
+
+    return TuneRequest(
+        recipe=args.name,
+        trials=args.trials,
+        timeout_s=args.timeout,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        storage=args.storage,
+        study=args.study,
+        workers=args.workers,
+        overrides=C.parse_set_args(args.set or []),
+        space_file=args.space,
+        smoke=args.smoke,
+        seed=args.seed,
+        out=args.out,
+        data_dir=args.data_dir,
+        device=args.device,
+        quiet=args.quiet,
+    )
+
+
+def _cmd_tune(args: argparse.Namespace) -> None:
+    from tamrin.tuning.search import run_worker, tune
+
+    request = _tune_request(args)
+    if args.worker_index is not None:
+        run_worker(request, args.worker_index, args.deadline)
+        return
+    tune(request)
 
 
 def _cmd_resume(args: argparse.Namespace) -> None:
@@ -482,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write TensorBoard event files into each run folder (RUN_DIR/tensorboard/; "
         "studies: one per cell; kept by tamrin resume); view: tensorboard --logdir runs/",
     )
+    p.add_argument(
+        "--from-study",
+        metavar="STUDY_DIR",
+        help="train the best configuration of a tamrin tune study (runs/tune/NAME); "
+        "--set values still apply on top",
+    )
     p.add_argument("--help-config", action="store_true", help="print every config key and exit")
     p.add_argument(
         "--print-config",
@@ -491,6 +552,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the resolved config as YAML (or json) that --config reads back; "
         "runs nothing, writes nothing",
     )
+    p = add(
+        "tune",
+        _cmd_tune,
+        "search a recipe's hyperparameters with Optuna",
+        description=(
+            "Search a recipe's hyperparameters with Optuna: every trial is a run folder\n"
+            "(STUDY_DIR/trials/NNNN) that selects on val and never sees the test split;\n"
+            "pruners stop bad trials after any epoch. The study lives in STUDY_DIR/journal.log\n"
+            "(or --storage URL): run the same command again to continue it, or start several\n"
+            "workers (--workers N here, or the same command on other machines with --storage)."
+        ),
+        examples=TUNE_EXAMPLES,
+    )
+    name = p.add_argument("name", help="a recipe with a search space (tamrin list)")
+    name.completer = complete_names  # type: ignore[attr-defined]
+    p.add_argument("--trials", type=int, metavar="N", help="finished trials the study should hold")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="seconds before no new trial starts (default: the recipe's budget)",
+    )
+    p.add_argument("--sampler", default="tpe", help="tpe (default), random, qmc or grid")
+    p.add_argument("--pruner", default="hyperband", help="hyperband (default), median or none")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="database URL shared by workers on many machines, e.g. "
+        "postgresql://user@host:5432/db (default: STUDY_DIR/journal.log)",
+    )
+    p.add_argument("--study", metavar="NAME", help="study name (default: the recipe's name)")
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes, one core each"
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="fix a config value in every trial"
+    )
+    p.add_argument("--space", metavar="FILE", help="YAML/JSON search space replacing the recipe's")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampler and training seed")
+    p.add_argument("--smoke", action="store_true", help="every trial shrunk to seconds")
+    p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
+    p.add_argument("--out", default=str(runner.DEFAULT_OUT), help="studies go to OUT/tune/NAME")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
     p = add(
         "resume",
         _cmd_resume,

@@ -40,6 +40,8 @@ class RunContext(Protocol):
     device: Any  # torch.device
     smoke: bool
     checkpoint_dir: Path  # where the trainer keeps last.pt / best.pt (atomic writes)
+    callbacks: tuple[Any, ...]  # added to every fit (a tuning trial's pruning callback)
+    tuning_trial: bool  # a trial of `tamrin tune`: the test split is not scored
 
     def data_store(self) -> Any: ...
     def log_epoch(self, row: Mapping[str, float]) -> None: ...
@@ -265,3 +267,43 @@ def all_recipes() -> list[Recipe]:
     """Every registered recipe, sorted by name."""
     _load()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+_TUNINGS: dict[str, Any] = {}  # recipe name -> search_space.TuneSpec
+
+
+def register_tuning(spec: Any) -> Any:
+    """Register a `search_space.TuneSpec` under its recipe's name (`tamrin tune RECIPE`).
+
+    The recipe must already be registered, once; its space is checked against the recipe's
+    default config at import, so a typo in a key fails there and not in a user's search.
+    """
+    if spec.recipe not in _REGISTRY:
+        raise ValueError(f"tuning: recipe {spec.recipe!r} is not registered (register it first)")
+    if spec.recipe in _TUNINGS:
+        raise ValueError(f"tuning for recipe {spec.recipe!r} is registered twice")
+    spec.space.check(_REGISTRY[spec.recipe].default_config())
+    _TUNINGS[spec.recipe] = spec
+    return spec
+
+
+def get_tuning(name: str) -> Any:
+    """The TuneSpec of recipe `name`, or UnknownRecipeError naming the tunable recipes."""
+    _load()
+    if name in _TUNINGS:
+        return _TUNINGS[name]
+    tunable = ", ".join(sorted(_TUNINGS)) or "none"
+    if name in _REGISTRY or name in _STUDIES:
+        raise UnknownRecipeError(
+            f"{name} has no search space to tune (tunable recipes: {tunable}); "
+            f"give one with --space FILE"
+        )
+    raise UnknownRecipeError(
+        f"unknown recipe '{name}'{did_you_mean(name, _TUNINGS)} (tunable recipes: {tunable})"
+    )
+
+
+def all_tunings() -> list[Any]:
+    """Every registered TuneSpec, sorted by recipe name."""
+    _load()
+    return [_TUNINGS[k] for k in sorted(_TUNINGS)]

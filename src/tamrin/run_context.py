@@ -38,8 +38,13 @@ class Run:
         data_dir: str | None,
         quiet: bool,
         tensorboard: bool = False,
+        callbacks: Sequence[Any] = (),
+        tuning_trial: bool = False,
     ) -> None:
         self.recipe, self.cfg, self.seed, self.run_dir = recipe, cfg, seed, run_dir
+        # added to every fit of the run (a tuning trial's Pruning); `tuning_trial` keeps the
+        # test split unseen: a search selects on val only, the retrain tests once
+        self.callbacks, self.tuning_trial = tuple(callbacks), tuning_trial
         self.device, self.smoke, self.data_dir, self.quiet = device, smoke, data_dir, quiet
         self.checkpoint_dir = run_dir / "checkpoints"
         self.history: list[dict[str, float]] = rundir.read_history(run_dir).rows
@@ -172,6 +177,9 @@ class Run:
 
         if self._predicted:
             raise RuntimeError("test predictions were already logged: the test split is used once")
+        if self.tuning_trial:
+            self.log_note(rundir.TRIAL_NOTE)
+            return
         self._predicted = True
         y = np.asarray(torch.as_tensor(y_true).cpu(), dtype=np.int64)
         p = np.asarray(torch.as_tensor(proba).float().cpu(), dtype=np.float32)

@@ -34,6 +34,11 @@ SUMMARY = "summary.json"  # seed-group and study folders
 STUDY = "study.json"  # study folders
 FINISHED = ("completed", "stopped_early", "stopped_nonfinite", "pruned")  # ended on its own
 
+TRIAL_NOTE = (
+    "A tuning trial: the test split was not scored (a search selects on val only; "
+    "`tamrin run RECIPE --from-study STUDY` retrains the best configuration and tests once)."
+)
+
 
 # ----------------------------------------------------------------------------- atomic writes
 
@@ -51,7 +56,7 @@ def _json_default(obj: Any) -> Any:
 def write_text(path: Path, text: str) -> None:
     """Write text via a temporary file and rename, so a reader never sees half a file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: writers never share it
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -203,7 +208,7 @@ def write_history(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: writers never share it
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns or ["epoch"])
         writer.writeheader()
@@ -219,7 +224,7 @@ def write_predictions(
 ) -> None:
     """The test split's labels and class probabilities (what ROC curves are redrawn from)."""
     path = Path(run_dir) / PREDICTIONS
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(
         tmp,
         y_true=np.asarray(y_true, dtype=np.int64),

@@ -303,8 +303,12 @@ def run(
     quiet: bool = False,
     workers: int | None = None,
     tensorboard: bool = False,
+    origin: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run `name`, a recipe or a study: the one dispatch the CLI, the API and tests call.
+
+    `origin` says where the overrides came from (`--from-study`: the study and its best trial)
+    and is recorded in each run's config.json.
 
     A recipe runs `seeds` (default 1) consecutive seeds from `seed`: one seed gives a RunResult,
     several a GroupResult. A study runs every variant × `seeds` (default: the study's) and gives
@@ -348,7 +352,7 @@ def run(
     results = []
     for s in range(seed, seed + n_seeds):
         run_dir = _new_run_dir(out, name, s, stamp)
-        _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir, tensorboard)
+        _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir, tensorboard, origin=origin)
         try:
             results.append(execute(run_dir, quiet=quiet))
         except UserError:
@@ -370,6 +374,9 @@ def _write_config(
     smoke: bool,
     data_dir: str | None,
     tensorboard: bool = False,
+    tuning: Mapping[str, Any] | None = None,
+    *,
+    origin: Mapping[str, Any] | None = None,
 ) -> None:
     from tamrin.train.device import cpu_cores, machine
 
@@ -396,6 +403,8 @@ def _write_config(
             "homework_figure": recipe.homework_figure.__dict__ if recipe.homework_figure else None,
             "headline": list(recipe.headline),
             "tensorboard": tensorboard,  # event files in RUN_DIR/tensorboard/ (kept on resume)
+            **({"tuning": dict(tuning)} if tuning else {}),  # a trial of `tamrin tune`
+            **({"from_study": dict(origin)} if origin else {}),  # tamrin run --from-study
         },
     )
 
@@ -410,15 +419,18 @@ def create_run(
     data_dir: str | None = None,
     device: str = "auto",
     tensorboard: bool = False,
+    tuning: Mapping[str, Any] | None = None,
 ) -> Path:
     """Make `run_dir` a run folder of recipe `name` (config resolved and saved), not yet run.
 
-    Studies place their cells with it; `execute` then runs (or continues) the folder.
+    Studies place their cells with it, `tamrin tune` its trials (`tuning`: the study and trial
+    number, recorded in config.json; such a run never scores the test split); `execute` then
+    runs (or continues) the folder.
     """
     recipe = registry.get(name)
     cfg = resolve_config(recipe, overrides, smoke=smoke)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(run_dir, recipe, cfg, seed, device, smoke, data_dir, tensorboard)
+    _write_config(run_dir, recipe, cfg, seed, device, smoke, data_dir, tensorboard, tuning)
     return run_dir
 
 
@@ -427,11 +439,14 @@ FINISHED = rundir.FINISHED
 read_run_config = rundir.read_config
 
 
-def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunResult:
+def execute(
+    run_dir: Path, *, quiet: bool = False, report: bool = True, callbacks: Sequence[Any] = ()
+) -> RunResult:
     """Run (or continue) the recipe recorded in run_dir/config.json; write metrics and report.
 
     `report=False` skips report.html/md (a study writes one report over all its cells;
-    `tamrin report RUN_DIR` still builds a cell's own).
+    `tamrin report RUN_DIR` still builds a cell's own). `callbacks` join every fit of the run
+    (a tuning trial's pruning callback).
     """
     from tamrin.eval.report import write_report
     from tamrin.train.device import resolve_device, resolve_precision
@@ -463,6 +478,8 @@ def execute(run_dir: Path, *, quiet: bool = False, report: bool = True) -> RunRe
         data_dir=meta.get("data_dir"),
         quiet=quiet,
         tensorboard=bool(meta.get("tensorboard", False)),
+        callbacks=callbacks,
+        tuning_trial=bool(meta.get("tuning")),
     )
     previous = rundir.read_metrics(run_dir, missing_ok=True)
     wall_before = float(previous.get("wall_time_s", 0.0)) if previous else 0.0

@@ -4,7 +4,16 @@ Importing this package imports every model module, and each registers its builde
 style), so `build_model` / `list_models` see every model whatever was imported first.
 """
 
-from tamrin.models import cnn, embedding, factory, layers, mlp, norm, resnet  # noqa: F401
+from tamrin.models import (  # noqa: F401
+    cnn,
+    embedding,
+    factory,
+    layers,
+    mlp,
+    norm,
+    resnet,
+    tunable,
+)
 from tamrin.models.registry import (
     ModelSpec,
     build_model,

@@ -38,7 +38,7 @@ def _dense_head(
     return nn.Sequential(*layers)
 
 
-def _flat_features(body: nn.Module, in_shape: tuple[int, int, int]) -> int:
+def flat_features(body: nn.Module, in_shape: tuple[int, int, int]) -> int:
     with torch.no_grad():
         was_training = body.training
         body.eval()
@@ -76,7 +76,7 @@ class LeNet(nn.Module):
         )
         hidden = [_scaled(120, width), _scaled(84, width)]
         self.head = _dense_head(
-            _flat_features(self.features, in_shape),
+            flat_features(self.features, in_shape),
             hidden,
             num_classes,
             dropout,
@@ -115,7 +115,7 @@ class WideCNN(nn.Module):
             nn.Flatten(),
         )
         self.head = _dense_head(
-            _flat_features(self.features, in_shape),
+            flat_features(self.features, in_shape),
             [_scaled(h, width) for h in hidden],
             num_classes,
             dropout,

@@ -6,5 +6,6 @@ from tamrin.recipes import (  # noqa: F401
     metric_learning,
     normalization,
     studies,
+    tuning,
     word_vectors,
 )

@@ -17,10 +17,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from tamrin import rundir
 from tamrin.config import require, to_dict
 from tamrin.data.augment import AugmentConfig, JitterConfig, for_dataset, image_augment
 from tamrin.data.batches import BalancedSampler, Batches, PKSampler, Sampler, ShuffleSampler
 from tamrin.data.prepare import ImageSplits, prepare_images
+from tamrin.models import build_model
 from tamrin.models.factory import ModelConfig, build_classifier
 from tamrin.registry import RunContext
 from tamrin.tasks.training import log_model, precision_dtype, run_precision, train
@@ -205,8 +207,12 @@ def test_logits(
     """(logits, labels) of the test split on the CPU — the one time the test split is touched.
 
     None (with a note in the report) when the outputs are not finite: a run that diverged before
-    any good epoch was saved is not scored.
+    any good epoch was saved is not scored. None as well in a tuning trial, which selects on val
+    only and never sees the test split.
     """
+    if ctx.tuning_trial:
+        ctx.log_note(rundir.TRIAL_NOTE)
+        return None
     test_x, test_y = splits.take_test()
     logits = outputs(model, test_x, train_cfg, ctx)
     if not torch.isfinite(logits).all():
@@ -263,13 +269,24 @@ def record_model(
 
 
 def run_classifier(
-    cfg: ClassifierConfig, ctx: RunContext
+    cfg: Any, ctx: RunContext, model_name: str | None = None
 ) -> tuple[nn.Module, ImageSplits, FitResult]:
-    """Load data, build `cfg.model`, train, evaluate the test split once; returns the pieces."""
+    """Load data, build `cfg.model`, train, evaluate the test split once; returns the pieces.
+
+    `cfg` is a ClassifierConfig, or any SplitConfig with `model`, `train` and `augment`;
+    `model_name` is the registered model `cfg.model` configures (default: `cfg.model.arch`).
+    """
     splits = load_splits(cfg, ctx)
-    model = build_classifier(cfg.model, splits.in_shape, len(splits.classes))
-    log_model(ctx, model, arch=cfg.model.arch, norm=cfg.model.norm)
-    record_model(ctx, cfg.model.arch, cfg.model, splits, cfg.train)
+    if model_name is None:
+        model = build_classifier(cfg.model, splits.in_shape, len(splits.classes))
+        model_name = cfg.model.arch
+        log_model(ctx, model, arch=model_name, norm=cfg.model.norm)
+    else:
+        model = build_model(
+            model_name, cfg.model, in_shape=splits.in_shape, out_dim=len(splits.classes)
+        )
+        log_model(ctx, model, arch=model_name)
+    record_model(ctx, model_name, cfg.model, splits, cfg.train)
     result = train_classifier(model, splits, cfg.train, ctx, augment=cfg.augment, data=cfg.data)
     evaluate_test(model, splits, cfg, ctx)
     return model, splits, result

@@ -94,7 +94,7 @@ def train(
         objective=objective,
         amp=precision.dtype,
         validate=validate,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *ctx.callbacks],
         checkpoint_dir=ctx.checkpoint_dir / name if name else ctx.checkpoint_dir,
         on_epoch=on_epoch,
         display=ctx.progress(),

@@ -19,7 +19,7 @@ DPI = 110
 def save_figure(fig: Figure, path: Path) -> None:
     """Save a figure as PNG via a temporary file and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")  # per process: no shared tmp
     fig.savefig(tmp, dpi=DPI, format="png")
     os.replace(tmp, path)
 

@@ -1,0 +1,1 @@
+"""Hyperparameter search with Optuna: `tamrin tune` and its study report."""
