@@ -432,7 +432,11 @@ def summarize(keras: dict[str, Any] | None, tam: dict[str, Any] | None) -> dict[
             "epochs_trained": s.get("epochs_trained"),
             "search_wall_s": s.get("wall_s"),
             "retrain_wall_s": r.get("wall_s"),
-            "process_wall_s": tam["tune_process_wall_s"] + tam["run_process_wall_s"],
+            "process_wall_s": (
+                tam["tune_process_wall_s"] + tam["run_process_wall_s"]
+                if "tune_process_wall_s" in tam
+                else None  # a reused study: its processes were not timed here
+            ),
             "time_to_keras_best_s": time_to_reach(s["timeline"], target),
         }
     k_time = arms.get("keras", {}).get("time_to_keras_best_s")
@@ -492,6 +496,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             python = args.venv.expanduser().absolute() / "bin" / "python"
             keras = run_keras(python, npz, tmp, args)
+            # kept at once: the Keras arm takes the whole budget and must not be lost to a
+            # later failure (reuse it with --keras-from)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            keras_copy = args.out.with_name(args.out.stem + "-keras-arm.json")
+            keras_copy.write_text(json.dumps({"keras_raw": keras}, indent=2) + "\n")
         tam = None
         if args.tamrin_study is not None:
             tam = {

@@ -6,6 +6,6 @@
 """
 
 from tamrin._version import __version__
-from tamrin.api import list_recipes, load, report, resume, run
+from tamrin.api import list_recipes, load, report, resume, run, tune
 
-__all__ = ["__version__", "list_recipes", "load", "report", "resume", "run"]
+__all__ = ["__version__", "list_recipes", "load", "report", "resume", "run", "tune"]

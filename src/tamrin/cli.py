@@ -116,6 +116,18 @@ def _cmd_list(args: argparse.Namespace) -> None:
             f"{len(st.variants)} × {st.seeds}",
         )
     console.print(studies)
+    tunings = Table(
+        title="tamrin tune NAME (Optuna search; --from-study retrains the best)",
+        box=box.SIMPLE_HEAD,
+    )
+    tunings.add_column("recipe", no_wrap=True)
+    tunings.add_column("search space", overflow="fold", ratio=3)
+    tunings.add_column("budget", justify="right", no_wrap=True)
+    for t in registry.all_tunings():
+        space = ", ".join(f"{p.key} {p.describe()}" for p in t.space.params)
+        budget = f"{t.timeout_s:.0f} s" if t.timeout_s else f"{t.trials} trials"
+        tunings.add_row(f"[bold]{t.recipe}[/bold]", f"{space}\n[dim]{t.summary}[/dim]", budget)
+    console.print(tunings)
     from tamrin.models import get_model_spec, list_models
 
     models = Table(

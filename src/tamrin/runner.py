@@ -635,14 +635,39 @@ def _study_row(study_dir: Path) -> dict[str, Any]:
     }
 
 
+def _tune_row(study_dir: Path) -> dict[str, Any]:
+    """A `tamrin tune` study folder (OUT/tune/NAME): its trials counted from their run folders
+    (the storage holds the rest; its report has the best trial)."""
+    meta = rundir.read_json(study_dir / "tune.json", "tuning study")
+    trials = [p for p in (study_dir / "trials").glob("*") if p.is_dir()]
+    statuses = [rundir.read_metrics(p, missing_ok=True).get("status") for p in trials]
+    counts = ", ".join(
+        f"{statuses.count(s)} {s}" for s in ("completed", "pruned") if statuses.count(s)
+    )
+    return {
+        "kind": "tune",
+        "name": f"{meta.get('recipe')} · {meta.get('study')}",
+        "data": str(meta.get("data", "")),
+        "date": _stamp_date(study_dir, meta.get("created")),
+        "seeds": "",
+        "smoke": bool(meta.get("smoke", False)),
+        "status": f"{len(trials)} trials" + (f": {counts}" if counts else ""),
+        "accuracy": None,
+        "wall_time_s": None,
+        "seed": None,
+    }
+
+
 def list_runs(out: str | Path = DEFAULT_OUT) -> list[dict[str, Any]]:
-    """Every run, seed group and study folder under `out` (out/<name>/<stamp>...): its kind
-    ('run', 'seeds', 'study'), name, data set, date, seeds, status and test accuracy (a group's
-    mean). A damaged folder is listed with its status, not skipped."""
+    """Every run, seed group, study and tuning study under `out` (out/<name>/<stamp>...): its
+    kind ('run', 'seeds', 'study', 'tune'), name, data set, date, seeds, status and test
+    accuracy (a group's mean). A damaged folder is listed with its status, not skipped."""
     rows = []
     read: Callable[[Path], dict[str, Any]]
     for folder in sorted(p for p in Path(out).glob("*/*") if p.is_dir()):
-        if rundir.is_study_dir(folder):
+        if folder.parent.name == "tune" and (folder / "tune.json").is_file():
+            read, kind = _tune_row, "tune"
+        elif rundir.is_study_dir(folder):
             read, kind = _study_row, "study"
         elif rundir.is_run_dir(folder):
             read, kind = _run_row, "run"

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+import tamrin
 from tamrin import cli, runner
 from tamrin.errors import ConfigError, RunInterrupted
 from tamrin.train.callbacks import Pruning
@@ -37,7 +38,7 @@ def _states(study: optuna.Study) -> list[str]:
 
 
 def test_a_smoke_study_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
-    study_dir = tune(_request(tmp_path))
+    study_dir = tamrin.tune("fashion-mlp", smoke=True, trials=3, out=tmp_path / "runs", quiet=True)
     study = _study(study_dir)
     assert len(study.trials) == 3
     assert set(_states(study)) <= {"COMPLETE", "PRUNED"} and "COMPLETE" in _states(study)
@@ -61,13 +62,16 @@ def test_a_smoke_study_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
     # the best configuration, retrained: trains, selects on val, tests once
     overrides, origin = best_trial_overrides(study_dir, "fashion-mlp")
     assert origin["trial"] == study.best_trial.number
-    result = runner.run(
-        "fashion-mlp", overrides, smoke=True, out=tmp_path / "runs", quiet=True, origin=origin
+    assert overrides.items() >= study.best_trial.params.items()
+    result = tamrin.run(
+        "fashion-mlp", from_study=study_dir, smoke=True, out=tmp_path / "runs", quiet=True
     )
     assert result.metric("test.accuracy") > 0
     assert result.config["from_study"]["trial"] == study.best_trial.number
     for key, value in study.best_trial.params.items():
         assert lookup(result.config["config"], key) == value
+    [row] = [r for r in runner.list_runs(tmp_path / "runs") if r["kind"] == "tune"]
+    assert row["status"].startswith("5 trials") and row["data"] == "fashion-mnist"
 
 
 def config_space(study_dir: Path) -> list[dict]:
@@ -239,6 +243,8 @@ def test_worker_command_line_repeats_the_request(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_local_workers_share_a_journal_study(real_fashion_mnist: str, tmp_path: Path) -> None:
     """--workers 2 on the real data: exactly --trials finished trials, each run once."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores for 2 workers")
     env = {**os.environ, "TAMRIN_DATA": real_fashion_mnist, "TAMRIN_CACHE": str(tmp_path / "c")}
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "tamrin", "tune", "fashion-mlp", "--smoke", "--trials", "6"]

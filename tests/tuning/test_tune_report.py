@@ -262,3 +262,15 @@ def test_a_figure_not_drawn_again_is_removed(tmp_path: Path) -> None:
     study.optimize(_objective, n_trials=1)
     write_tune_report(tmp_path, study)
     assert not stale.exists()
+
+
+def test_parallel_sessions_count_their_overlap_once() -> None:
+    """Two workers of one session ran side by side: wall time is the union, not the sum."""
+    from tamrin.tuning.report import _wall_time_s
+
+    study = optuna.create_study()
+    for name, start, wall in (("a", "10:00:00", 240.0), ("b", "10:00:01", 240.0),
+                              ("c", "11:00:00", 60.0)):  # fmt: skip
+        study.set_user_attr(f"session-{name}", {"started": f"2025-01-01T{start}", "wall_s": wall})
+    sessions = [study.user_attrs[k] for k in sorted(study.user_attrs)]
+    assert _wall_time_s(study, sessions) == pytest.approx(241.0 + 60.0)

@@ -18,6 +18,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,24 @@ def _number(value: Any) -> float | None:
 
 
 def _wall_time_s(study: optuna.Study, sessions: Sequence[Mapping[str, Any]]) -> float | None:
-    """Seconds the study ran: the sessions' wall_s summed, else first start to last completion."""
-    walls = [w for w in (_number(s.get("wall_s")) for s in sessions) if w is not None]
-    if walls:
-        return sum(walls)
+    """Seconds the study ran: the union of its sessions' [started, ended] intervals (parallel
+    workers overlap; they are not added up), else first trial start to last completion."""
+    intervals = []
+    for s in sessions:
+        wall = _number(s.get("wall_s"))
+        try:
+            start = datetime.fromisoformat(str(s.get("started")))
+        except ValueError:
+            continue
+        if wall is not None:
+            intervals.append((start.timestamp(), start.timestamp() + wall))
+    if intervals:
+        total, end = 0.0, -math.inf
+        for a, b in sorted(intervals):
+            if b > end:
+                total += b - max(a, end)
+                end = b
+        return total
     trials = study.get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
