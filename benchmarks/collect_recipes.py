@@ -70,6 +70,11 @@ def _common(recipe: registry.Recipe, meta: dict[str, Any], source: Path) -> dict
         "commit": meta.get("git_commit"),
         "date": str(meta.get("started", ""))[:10],
         "source": str(source),
+        "from_study": (
+            f"study {meta['from_study']['study']}, trial {meta['from_study']['trial']}"
+            if meta.get("from_study")
+            else None
+        ),
     }
 
 
@@ -170,8 +175,12 @@ def table(rows: list[dict[str, Any]]) -> str:
                 else "—"
             )
             changed = " ".join(
-                f"`{k}={v!r}`" for k, v in r["overrides"].items() if k != "train.precision"
+                f"`{k}={f'{v:.3g}' if isinstance(v, float) else repr(v)}`"
+                for k, v in r["overrides"].items()
+                if k != "train.precision"
             )
+            if r.get("from_study"):  # the best trial of a tamrin tune study, retrained
+                changed = f"best of `tamrin tune` ({r['from_study']}): {changed}"
             data = f"{r['data']} {changed}".strip()
             lines.append(
                 f"| `{recipe.name}` | {recipe.course or '—'} | {data} | {fig} | "
