@@ -356,7 +356,7 @@ def _summary_blocks(
     total = sum(len(ts) for ts in by_state.values())
     wall = R.fmt_seconds(_wall_time_s(study, sessions))
     if len(sessions) > 1:
-        wall += f" summed over {len(sessions)} sessions"
+        wall += f" over {len(sessions)} sessions (parallel ones counted once)"
     metric, direction = spec.get("metric", "value"), study.direction.name.lower()
     data = rundir.data_title(str(spec["data"])) if spec.get("data") else "the recipe's default"
     blocks: list[R.Block] = []
