@@ -24,26 +24,25 @@ if [ -f ../shared/datasets/setup.sh ]; then
   bash ../shared/datasets/setup.sh .venv/bin/python
 fi
 
-if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
-  # Headless Chromium renders report.html in one test; it is skipped where this cannot install.
+# A Debian package some tests need; without root or apt-get those tests are skipped, with a line.
+apt_install() { # PACKAGE WHAT-IS-SKIPPED
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq chromium >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) ||
-      echo "chromium: could not be installed; the browser test will be skipped" >&2
+    (apt-get install -y -qq "$1" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$1" >/dev/null 2>&1; }) ||
+      echo "$1: could not be installed; $2 will be skipped" >&2
   else
-    echo "chromium: not installed (needs root and apt-get); the browser test will be skipped" >&2
+    echo "$1: not installed (needs root and apt-get); $2 will be skipped" >&2
   fi
+}
+
+if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
+  # Headless Chromium renders report.html in one test.
+  apt_install chromium "the browser test"
 fi
 
 if [ "$mode" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 &&
   ! command -v initdb >/dev/null; then
   # The multi-worker tuning tests start a private PostgreSQL server (initdb + pg_ctl on a free
-  # port of 127.0.0.1); they are skipped where this cannot install.
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq postgresql >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1; }) ||
-      echo "postgresql: could not be installed; the PostgreSQL tests will be skipped" >&2
-  else
-    echo "postgresql: not installed (needs root and apt-get); its tests will be skipped" >&2
-  fi
+  # port of 127.0.0.1).
+  apt_install postgresql "the PostgreSQL tests"
 fi
