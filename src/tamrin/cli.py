@@ -531,9 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="studies: cells run at once (default: one per core)",
     )
     p.add_argument("--smoke", action="store_true", help="the same code path, shrunk to seconds")
-    p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
-    p.add_argument("--out", default=str(runner.DEFAULT_OUT), help="where run folders go")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_data_out_device(p, "where run folders go")
     p.add_argument(
         "--precision",
         dest="set",
@@ -604,9 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", metavar="FILE", help="YAML/JSON search space replacing the recipe's")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="sampler and training seed")
     p.add_argument("--smoke", action="store_true", help="every trial shrunk to seconds")
-    p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
-    p.add_argument("--out", default=str(runner.DEFAULT_OUT), help="studies go to OUT/tune/NAME")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_data_out_device(p, "studies go to OUT/tune/NAME")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
@@ -687,6 +683,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir")
     return parser
+
+
+def _add_data_out_device(p: argparse.ArgumentParser, out_help: str) -> None:
+    """--data-dir, --out and --device: where a run reads, writes and trains (run and tune)."""
+    p.add_argument("--data-dir", help="data root(s), ':'-separated (default $TAMRIN_DATA)")
+    p.add_argument("--out", default=str(runner.DEFAULT_OUT), help=out_help)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
 def _flag_hint(args: argparse.Namespace, extra: list[str]) -> str:
