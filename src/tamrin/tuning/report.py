@@ -31,12 +31,11 @@ from optuna.trial import FrozenTrial, TrialState
 from tamrin import rundir
 from tamrin.eval.report import document as R
 from tamrin.eval.report.output import save_figure, write_document
+from tamrin.tuning.storage import SESSION_PREFIX, TUNE
 
-TUNE = "tune.json"  # the study folder's description, written by `tamrin tune`
 TRIALS_CSV = "trials.csv"
 TOP = 10  # rows of the top-trials table
 LEGEND_MAX = 12  # trials named in the intermediate-values legend; more: no legend
-SESSION_PREFIX = "session-"  # study user attrs, one per `tamrin tune` session
 
 # Optuna's plots, in report order: (figure name, caption).
 PLOTS = (

@@ -38,9 +38,16 @@ from tamrin import registry, rundir, runner
 from tamrin.errors import ConfigError, RunInterrupted, TamrinError
 from tamrin.search_space import SearchSpace, TuneSpec, space_from_dict
 from tamrin.train.callbacks import Pruning
-from tamrin.tuning.storage import JOURNAL, check_storage, open_storage, redact, require_optuna
+from tamrin.tuning.storage import (
+    JOURNAL,
+    SESSION_PREFIX,
+    TUNE,
+    check_storage,
+    open_storage,
+    redact,
+    require_optuna,
+)
 
-TUNE = "tune.json"
 TRIALS = "trials"
 SAMPLERS = ("tpe", "random", "qmc", "grid")
 PRUNERS = ("hyperband", "median", "none")
@@ -441,10 +448,15 @@ def _short(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def work(plan: Plan, worker: int = 0, deadline: float | None = None) -> dict[str, Any]:
-    """One worker's loop: trials until the budget (trials or deadline) is spent."""
+def work(
+    plan: Plan, worker: int = 0, deadline: float | None = None, study: Any = None
+) -> dict[str, Any]:
+    """One worker's loop: trials until the budget (trials or deadline) is spent.
+
+    `study` is worker 0's, already loaded by `tune`; a worker process loads its own (its
+    sampler seeded by its index)."""
     say = (lambda _msg: None) if plan.request.quiet else (lambda msg: print(msg, flush=True))
-    study = load_study(plan, worker)
+    study = study if study is not None else load_study(plan, worker)
     stale = fail_stale_trials(study)
     if stale:
         say(f"trials {', '.join(map(str, stale))}: their worker is gone; marked failed, requeued")
@@ -453,7 +465,7 @@ def work(plan: Plan, worker: int = 0, deadline: float | None = None) -> dict[str
     if deadline is None and plan.timeout_s is not None:
         deadline = time.time() + plan.timeout_s
     ran: dict[str, int] = {}
-    session = f"session-{worker_id().replace(':', '-')}"
+    session = SESSION_PREFIX + worker_id().replace(":", "-")
     try:
         while _budget_left(study, plan.trials) and (deadline is None or time.time() < deadline):
             state = run_trial(plan, study, say)
@@ -502,11 +514,12 @@ def tune(request: TuneRequest) -> Path:
     The study report is written at the end, also after Ctrl-C.
     """
     plan = prepare(request)
-    storage = open_storage(request.storage, plan.study_dir)  # a bad database fails here
-    load_study(plan, storage=storage)
+    # a bad database fails here, before the folder's tune.json; the same study object serves
+    # the in-process worker and the report (it reads the storage on every call)
+    study = load_study(plan, storage=open_storage(request.storage, plan.study_dir))
     _write_description(plan)
     say = (lambda _msg: None) if request.quiet else (lambda msg: print(msg, flush=True))
-    counts = _counts(load_study(plan, storage=storage))
+    counts = _counts(study)
     if counts:
         say(f"study {plan.description['study']}: resuming ({_describe(counts)})")
     say(
@@ -517,13 +530,12 @@ def tune(request: TuneRequest) -> Path:
     interrupted = False
     try:
         if request.workers == 1:
-            work(plan)
+            work(plan, study=study)
         else:
             _run_workers(plan)
     except (KeyboardInterrupt, RunInterrupted):
         interrupted = True
     finally:
-        study = load_study(plan, storage=open_storage(request.storage, plan.study_dir))
         from tamrin.tuning.report import write_tune_report
 
         html, _ = write_tune_report(plan.study_dir, study)

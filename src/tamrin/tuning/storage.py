@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from tamrin.errors import ConfigError, MissingDependencyError
 
 JOURNAL = "journal.log"
+TUNE = "tune.json"  # the study folder's description, written by `tamrin tune`
+SESSION_PREFIX = "session-"  # study user attrs, one per `tamrin tune` session (worker)
 DATABASES = ("postgresql", "mysql", "sqlite")  # SQLAlchemy dialects Optuna's RDBStorage takes
 HEARTBEAT_S = 30  # database storages: a trial silent this long (x3, grace) is marked failed
 
