@@ -13,8 +13,9 @@ pre-v2 iterators (`BatchIterator`, `ImbalancedBatches`, `PKSampler`; pinned in
 tests/data/test_batches.py).
 
 Samplers: `ShuffleSampler` (seeded permutation per epoch, or in order), `BalancedSampler` (each
-class equally likely, with replacement), `PKSampler` (P classes × K images), `MixSampler`
-(labelled + unlabelled examples in every batch, for few-label self-supervision) and
+class equally likely, with replacement), `PKSampler` (P classes × K images), `CycleSampler` (a
+fixed number of batches from a small pool, for few-label training), `MixSampler` (labelled +
+unlabelled examples in every batch, for few-label self-supervision) and
 `ShardedSampler` (the rank's part of another sampler's batch, for DistributedDataParallel).
 """
 
@@ -182,6 +183,55 @@ class PKSampler:
             yield self.indices(epoch, b)
 
 
+def permutation_stream(n: int, first: int, last: int, seed: int, epoch: int) -> torch.Tensor:
+    """Positions first .. last-1 of an endless stream of seeded permutations of range(n).
+
+    Cycle c of epoch e is `randperm(n)` seeded by (seed, e, c, 3), so any window of the stream
+    is a pure function of its position: every example is used once per cycle.
+    """
+    parts = []
+    for cycle in range(first // n, (last - 1) // n + 1):
+        perm = torch.randperm(n, generator=generator(seed, epoch, cycle, 3))
+        lo, hi = max(first - cycle * n, 0), min(last - cycle * n, n)
+        parts.append(perm[lo:hi])
+    return torch.cat(parts)
+
+
+class CycleSampler:
+    """A fixed number of batches per epoch from a small pool, cycling seeded permutations.
+
+    Few-label training: 200 images make 2 batches of 128, so "epochs" of a plain shuffle would
+    be two steps each (and a validation pass per two steps). Here an epoch is
+    `batches_per_epoch` batches walking the endless permutation stream (`permutation_stream`):
+    every example appears once per cycle. `batch_size` larger than the pool is capped at the
+    pool's size. Batch b of epoch e depends only on (seed, e, b).
+    """
+
+    def __init__(
+        self, num_samples: int, batch_size: int, batches_per_epoch: int, *, seed: int = 0
+    ) -> None:
+        _check_batch_size(batch_size)
+        if num_samples < 1 or batches_per_epoch < 1:
+            raise ValueError(
+                f"CycleSampler needs num_samples >= 1 and batches_per_epoch >= 1; got "
+                f"{num_samples}, {batches_per_epoch}"
+            )
+        self.num_samples, self.seed = int(num_samples), seed
+        self._batch_size, self._len = min(batch_size, self.num_samples), batches_per_epoch
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    def __len__(self) -> int:
+        return self._len
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        b = self._batch_size
+        for i in range(start, self._len):
+            yield permutation_stream(self.num_samples, i * b, (i + 1) * b, self.seed, epoch)
+
+
 class MixSampler:
     """Every batch holds `labelled` examples from one pool and `unlabelled` from another.
 
@@ -221,14 +271,10 @@ class MixSampler:
 
     def _labelled_slots(self, epoch: int, b: int) -> torch.Tensor:
         """Positions b*n_l .. (b+1)*n_l of the epoch's endless labelled stream."""
-        n = len(self.labelled)
-        first, last = b * self.n_l, (b + 1) * self.n_l
-        parts = []
-        for cycle in range(first // n, (last - 1) // n + 1):
-            perm = torch.randperm(n, generator=generator(self.seed, epoch, cycle, 3))
-            lo, hi = max(first - cycle * n, 0), min(last - cycle * n, n)
-            parts.append(perm[lo:hi])
-        return self.labelled[torch.cat(parts)]
+        slots = permutation_stream(
+            len(self.labelled), b * self.n_l, (b + 1) * self.n_l, self.seed, epoch
+        )
+        return self.labelled[slots]
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         order = torch.randperm(len(self.unlabelled), generator=generator(self.seed, epoch, 4))

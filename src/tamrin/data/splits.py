@@ -27,3 +27,21 @@ def stratified_holdout(
             f"cannot hold out {fraction} of {len(y)} labels stratified by class: {exc}"
         ) from None
     return np.sort(train).astype(np.int64), np.sort(val).astype(np.int64)
+
+
+def labelled_subset(labels: ArrayLike, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled, unlabelled) indices, each sorted: `n` labels kept, stratified by class.
+
+    Few-label learning keeps n labels and treats the rest of train as unlabelled. The classes
+    get n / K labels each (the remainder spread by the stratified split), so n must be at least
+    the number of classes; n = all labels keeps every one (nothing unlabelled).
+    """
+    y = np.asarray(labels).reshape(-1)
+    classes = len(np.unique(y))
+    if n < classes:
+        raise ConfigError(f"labels must be >= the {classes} classes (one per class); got {n}")
+    index = np.arange(len(y))
+    if n >= len(y):
+        return index.astype(np.int64), np.zeros(0, dtype=np.int64)
+    keep, rest = train_test_split(index, train_size=n, random_state=seed, stratify=y)
+    return np.sort(keep).astype(np.int64), np.sort(rest).astype(np.int64)

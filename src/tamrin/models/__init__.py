@@ -12,6 +12,7 @@ from tamrin.models import (  # noqa: F401
     mlp,
     norm,
     resnet,
+    rotnet,
     tunable,
 )
 from tamrin.models.registry import (

@@ -5,6 +5,7 @@ from tamrin.recipes import (  # noqa: F401
     imbalanced,
     metric_learning,
     normalization,
+    rotation,
     studies,
     tuning,
     word_vectors,

@@ -106,18 +106,23 @@ class Head:
 class MultiTask:
     """A model returning `{head: output}`; the loss is Σ weight · (masked) mean loss per head.
 
+    `method` names the model's method that returns the dict when `forward` keeps the
+    registered-model protocol (one logits tensor): `tamrin.models.rotnet.RotationNet.heads`.
     A head with a `mask` sees only the masked samples (e.g. the class loss only on labelled
     images — not zero-filled targets, which push the classifier toward class 0). A batch whose
     mask is empty adds nothing for that head (a zero still attached to the graph).
     """
 
-    def __init__(self, heads: Mapping[str, Head], *, input: str = "x") -> None:
+    def __init__(
+        self, heads: Mapping[str, Head], *, input: str = "x", method: str | None = None
+    ) -> None:
         if not heads:
             raise ValueError("MultiTask needs at least one head")
-        self.heads, self.input = dict(heads), input
+        self.heads, self.input, self.method = dict(heads), input, method
 
     def step(self, model: nn.Module, batch: Batch) -> StepOutput:
-        outputs = model(batch[self.input])  # {head: (B, K_head)}
+        forward = getattr(model, self.method) if self.method else model
+        outputs = forward(batch[self.input])  # {head: (B, K_head)}
         total: torch.Tensor | None = None
         parts: dict[str, torch.Tensor] = {}
         for name, head in self.heads.items():
