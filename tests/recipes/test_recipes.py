@@ -59,7 +59,7 @@ def test_recipe_contract(name: str) -> None:
     assert "tamrin run" in module_doc, "the module docstring shows a working `tamrin run` line"
 
 
-NO_SINGLE_MODEL = {"norm-lab", "word-vectors", "word2vec-train"}  # .model() says why not
+NO_SINGLE_MODEL = {"norm-lab", "word-vectors", "word2vec-train", "label-efficiency"}  # says why not
 
 
 def _check_model(name: str, run_dir: Path) -> None:

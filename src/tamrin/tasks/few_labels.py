@@ -314,18 +314,39 @@ def probe_features(
     return torch.cat(parts)
 
 
-def knn_classifier(features: torch.Tensor, labels: torch.Tensor, k: int) -> Any:
-    """Cosine, distance-weighted k-NN (scikit-learn) on L2-normalized features."""
-    from sklearn.neighbors import KNeighborsClassifier
+class KnnProbe:
+    """Cosine, distance-weighted k-NN (scikit-learn) on a frozen net's L2-normalized features.
 
-    f = torch.nn.functional.normalize(features, dim=1).numpy()
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(f)), metric="cosine", weights="distance")
-    return knn.fit(f, labels.cpu().numpy())
+    Nothing trains: the labelled images' features are the memory, `proba` the vote.
+    """
 
+    def __init__(
+        self,
+        net: RotationNet,
+        labels: FewLabels,
+        k: int,
+        num_classes: int,
+        *,
+        batch_size: int = 1024,
+        amp: torch.dtype | None = None,
+    ) -> None:
+        from sklearn.neighbors import KNeighborsClassifier
 
-def knn_proba(knn: Any, features: torch.Tensor, num_classes: int) -> np.ndarray:
-    """(N, K) class probabilities of a fitted k-NN (classes it never saw get 0)."""
-    f = torch.nn.functional.normalize(features, dim=1).numpy()
-    proba = np.zeros((len(f), num_classes), dtype=np.float32)
-    proba[:, knn.classes_] = knn.predict_proba(f)
-    return proba
+        self.batch_size, self.amp, self.num_classes = batch_size, amp, num_classes
+        memory = self._normalized(net, labels.x)
+        self.knn = KNeighborsClassifier(
+            n_neighbors=min(k, len(memory)), metric="cosine", weights="distance"
+        ).fit(memory, labels.y.cpu().numpy())
+
+    def _normalized(self, net: RotationNet, x: torch.Tensor) -> np.ndarray:
+        feats = probe_features(net, x, self.batch_size, self.amp)
+        return torch.nn.functional.normalize(feats, dim=1).numpy()
+
+    def proba(self, net: RotationNet, x: torch.Tensor) -> np.ndarray:
+        """(N, K) class probabilities of `x` under `net`'s features (unseen classes get 0)."""
+        out = np.zeros((x.shape[0], self.num_classes), dtype=np.float32)
+        out[:, self.knn.classes_] = self.knn.predict_proba(self._normalized(net, x))
+        return out
+
+    def accuracy(self, net: RotationNet, x: torch.Tensor, y: torch.Tensor) -> float:
+        return float((self.proba(net, x).argmax(1) == y.cpu().numpy()).mean())
