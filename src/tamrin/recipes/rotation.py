@@ -557,8 +557,8 @@ def label_efficiency(cfg: LabelEfficiencyConfig, ctx: RunContext) -> None:
     counts = sorted({total if n == 0 else min(n, total) for n in cfg.counts})
     net, info = pretrain_rotation(cfg, splits, ctx)
     _pretrain_report(ctx, info)
-    for row in info.get("history") or []:  # history.csv: the pretraining (the run's one core)
-        ctx.log_epoch(row)
+    for epoch_row in info.get("history") or []:  # history.csv: the pretraining (the one core)
+        ctx.log_epoch(epoch_row)
     pretrained = {k: v.clone() for k, v in net.state_dict().items()}
     runs = {n: _count_run(cfg, splits, n, pretrained, ctx) for n in counts}
     scored = _test_split(splits, ctx)
@@ -576,6 +576,17 @@ def label_efficiency(cfg: LabelEfficiencyConfig, ctx: RunContext) -> None:
             acc[arm].append(score["accuracy"])
             row += [score["accuracy"], r["val_acc"], r["train_time_s"]]
         rows.append(row)
+    _utility_report(ctx, cfg, counts, acc, rows)
+
+
+def _utility_report(
+    ctx: RunContext,
+    cfg: LabelEfficiencyConfig,
+    counts: list[int],
+    acc: dict[str, list[float]],
+    rows: list[list[Any]],
+) -> None:
+    """The accuracy-by-labels table and figure, and U(n) with its table, figure and note."""
     ctx.log_metrics(
         "curve",
         {
