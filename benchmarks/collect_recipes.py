@@ -78,6 +78,11 @@ def _common(recipe: registry.Recipe, meta: dict[str, Any], source: Path) -> dict
     }
 
 
+def _several_fits(metrics: dict[str, Any]) -> bool:
+    """A run that trains several networks (named fits: stages, arms, pretraining)."""
+    return bool(metrics.get("fits"))
+
+
 def _group_row(summary_path: Path) -> dict[str, Any]:
     s = _read(summary_path)
     first = (summary_path.parent / s["runs"][0]).resolve()
@@ -87,6 +92,8 @@ def _group_row(summary_path: Path) -> dict[str, Any]:
     value = s["headline"].get(key) or {}
     train = [t for t in s["time"]["train_time_s"]["values"] if t is not None]
     wall = [t for t in s["time"]["wall_time_s"]["values"] if t is not None]
+    if _several_fits(_read(first / "metrics.json")):
+        train = []  # the headline fit's time is not the run's cost: the table shows wall time
     return {
         **_common(recipe, meta, summary_path.parent),
         "metric": key,
@@ -113,8 +120,8 @@ def _single_row(run_dir: Path) -> dict[str, Any]:
         "std": None,
         "seeds": [meta.get("seed")],
         "headline": {k: {"mean": C.lookup(metrics, k), "std": None} for k in recipe.headline},
-        "train_time_s_min": metrics.get("train_time_s"),
-        "train_time_s_mean": metrics.get("train_time_s"),
+        "train_time_s_min": None if _several_fits(metrics) else metrics.get("train_time_s"),
+        "train_time_s_mean": None if _several_fits(metrics) else metrics.get("train_time_s"),
         "wall_time_s_min": metrics.get("wall_time_s"),
         "wall_time_s_mean": metrics.get("wall_time_s"),
     }
@@ -167,7 +174,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             n = len(r["seeds"])
             value = fmt_pm(r["mean"], r["std"])
             fastest, mean, what = r["train_time_s_min"], r["train_time_s_mean"], ""
-            if not isinstance(fastest, int | float):  # no training loop: the whole run's time
+            if not isinstance(fastest, int | float):  # no loop, or several: the run's wall time
                 fastest, mean, what = r["wall_time_s_min"], r["wall_time_s_mean"], " (wall)"
             times = (
                 f"{fastest:.0f} s / {mean:.0f} s{what}"
