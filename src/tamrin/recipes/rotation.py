@@ -148,6 +148,11 @@ def _test_split(splits: Any, ctx: RunContext) -> tuple[torch.Tensor, torch.Tenso
     return splits.take_test()
 
 
+def _proba(model: Any, x: torch.Tensor, train_cfg: TrainConfig, ctx: RunContext) -> np.ndarray:
+    """Class probabilities (N, K) of `model` on `x` (eval mode, the run's precision)."""
+    return torch.softmax(outputs(model, x, train_cfg, ctx), 1).numpy()
+
+
 def _score(y: torch.Tensor, proba: np.ndarray, classes: list[str]) -> dict[str, float]:
     m = classification_metrics(y.cpu().numpy(), proba, classes)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
@@ -207,10 +212,10 @@ def rotation_ssl(cfg: RotationSSLConfig, ctx: RunContext) -> None:
     if scored is not None:
         test_x, test_y = scored
         proba = {
-            "supervised": torch.softmax(outputs(scratch, test_x, cfg.supervised, ctx), 1).numpy(),
-            "linear_probe": torch.softmax(outputs(probe, test_x, cfg.probe, ctx), 1).numpy(),
+            "supervised": _proba(scratch, test_x, cfg.supervised, ctx),
+            "linear_probe": _proba(probe, test_x, cfg.probe, ctx),
             "knn": knn.proba(probe, test_x),
-            "finetuned": torch.softmax(outputs(net, test_x, cfg.finetune, ctx), 1).numpy(),
+            "finetuned": _proba(net, test_x, cfg.finetune, ctx),
         }
         for name, p in proba.items():
             stages[name].update(
@@ -412,7 +417,6 @@ def rotation_multitask(cfg: MultiTaskConfig, ctx: RunContext) -> None:
             splits.val_x, splits.val_y, cfg.train.eval_batch_size, amp
         ),
     )
-    steps = min(len(batches), cfg.train.max_batches or len(batches))
     rotation = rotation_validator(splits.val_x, cfg.train.eval_batch_size, amp)(net)
     ctx.log_metrics(
         "multitask",
@@ -422,14 +426,13 @@ def rotation_multitask(cfg: MultiTaskConfig, ctx: RunContext) -> None:
             "class_targets": cfg.class_targets,
             "val_class_acc": result.history[-1].get("val_acc") if result.history else None,
             "val_rotation_acc": rotation["val_acc"],
-            "images_per_s": throughput(steps * batches.batch_size * result.epochs_run, result),
+            "images_per_s": throughput(batches, cfg.train, result),
         },
     )
     scored = _test_split(splits, ctx)
     if scored is not None:
         test_x, test_y = scored
-        proba = torch.softmax(outputs(net, test_x, cfg.train, ctx), 1)
-        ctx.log_predictions(test_y, proba, splits.classes)
+        ctx.log_predictions(test_y, _proba(net, test_x, cfg.train, ctx), splits.classes)
     if cfg.class_targets == "zero-filled":
         ctx.log_note(
             "class_targets=zero-filled reproduces HW6: every unlabelled image enters the class "
@@ -515,27 +518,28 @@ def _count_run(
     ctx: RunContext,
 ) -> dict[str, dict[str, Any]]:
     """Scratch and probe-then-fine-tune at n labels: (model, summary) per arm."""
-    from tamrin.config import copy
-
     labels = few_label_split(splits, n, ctx.seed)
     arms: dict[str, dict[str, Any]] = {}
-    scratch_cfg = copy(cfg)
-    scratch_cfg.batches_per_epoch = _batches_for(cfg, n, cfg.scratch)
     scratch = build_core(cfg, splits)
     arms["scratch"] = {
         "model": scratch,
-        **train_stage(scratch, labels, splits, scratch_cfg, cfg.scratch, ctx, f"scratch-{n}"),
-    }
+        **train_stage(
+            scratch, labels, splits, cfg, cfg.scratch, ctx, f"scratch-{n}",
+            batches_per_epoch=_batches_for(cfg, n, cfg.scratch),
+        ),
+    }  # fmt: skip
     net = build_core(cfg, splits)
     net.load_state_dict(pretrained)
     freeze(net.core)
-    probe_cfg = copy(cfg)
-    probe_cfg.batches_per_epoch = _batches_for(cfg, n, cfg.probe)
-    probe = train_stage(net, labels, splits, probe_cfg, cfg.probe, ctx, f"probe-{n}")
+    probe = train_stage(
+        net, labels, splits, cfg, cfg.probe, ctx, f"probe-{n}",
+        batches_per_epoch=_batches_for(cfg, n, cfg.probe),
+    )  # fmt: skip
     unfreeze(net.core)
-    tune_cfg = copy(cfg)
-    tune_cfg.batches_per_epoch = _batches_for(cfg, n, cfg.finetune)
-    tuned = train_stage(net, labels, splits, tune_cfg, cfg.finetune, ctx, f"finetune-{n}")
+    tuned = train_stage(
+        net, labels, splits, cfg, cfg.finetune, ctx, f"finetune-{n}",
+        batches_per_epoch=_batches_for(cfg, n, cfg.finetune),
+    )  # fmt: skip
     tuned["train_time_s"] += probe["train_time_s"]
     arms["pretrained"] = {"model": net, **tuned}
     return arms
@@ -571,7 +575,7 @@ def label_efficiency(cfg: LabelEfficiencyConfig, ctx: RunContext) -> None:
         row: list[Any] = [n]
         for arm in ("scratch", "pretrained"):
             r = runs[n][arm]
-            p = torch.softmax(outputs(r["model"], test_x, cfg.finetune, ctx), 1).numpy()
+            p = _proba(r["model"], test_x, cfg.finetune, ctx)
             score = _score(test_y, p, splits.classes)
             acc[arm].append(score["accuracy"])
             row += [score["accuracy"], r["val_acc"], r["train_time_s"]]

@@ -11,13 +11,13 @@ The pieces the three recipes share (`tamrin.recipes.rotation`):
   of batches per epoch (`CycleSampler`) with the last epoch's weights — nothing is selected on
   the 5,000-image val split, which a 200-label experiment would not have (val only draws curves);
 - `knn_probe`: cosine k-nearest neighbours on the frozen features of the labelled images;
-- `stage_row` / throughput: what each stage cost.
+- `throughput`: what each stage cost, in training images per second.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from tamrin.registry import RunContext
 from tamrin.tasks.classification import SplitConfig
 from tamrin.tasks.training import precision_dtype, train
 from tamrin.train.fit import FitResult, Validator, classification_validator
-from tamrin.train.inference import autocast, classification_loss_acc
+from tamrin.train.inference import classification_loss_acc, predict_logits
 from tamrin.train.objectives import Head, MultiTask
 from tamrin.train.optim import TrainConfig
 from tamrin.train.pretrained import PretrainedCache, cache_key
@@ -102,26 +102,25 @@ def few_label_split(splits: ImageSplits, n: int, seed: int) -> FewLabels:
 # ----------------------------------------------------------------------------- pretraining
 
 
-class _RotationLogits(nn.Module):
-    """A view of a RotationNet whose forward is the rotation head (for `predict_logits`)."""
+class _MethodView(nn.Module):
+    """A view of `net` whose forward is one of its methods (for `predict_logits`)."""
 
-    def __init__(self, net: RotationNet) -> None:
+    def __init__(self, net: nn.Module, method: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.method = net, method
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.heads(x)["rotation"]
+        return self.method(x)
 
 
 def rotation_validator(
     x: torch.Tensor, batch_size: int = 1024, amp: torch.dtype | None = None
 ) -> Validator:
     """Rotation loss and accuracy on every image of `x` in all four rotations."""
-    from tamrin.train.inference import predict_logits
 
     def run(model: nn.Module) -> dict[str, float]:
         logits, labels = [], []
-        view = _RotationLogits(model)  # type: ignore[arg-type]
+        view = _MethodView(model, lambda xb: model.heads(xb)["rotation"])  # type: ignore[operator]
         for i in range(0, x.shape[0], batch_size):
             turned, rot = all_rotations(x[i : i + batch_size])
             logits.append(predict_logits(view, turned, batch_size, amp))
@@ -221,7 +220,6 @@ def pretrain_rotation(
             name="pretrain",
             log_history=False,
         )
-    steps = min(len(batches), cfg.pretrain.max_batches or len(batches))
     info = {
         "cached": False,
         "key": key,
@@ -229,29 +227,36 @@ def pretrain_rotation(
         "status": result.status,
         "epochs_run": result.epochs_run,
         "train_time_s": result.train_time_s,
-        "images_per_s": throughput(steps * batches.batch_size * result.epochs_run, result),
+        "images_per_s": throughput(batches, cfg.pretrain, result),
         "rotation_val_acc": result.history[-1].get("val_acc") if result.history else None,
     }
     if result.status == "completed":
         cache.save(settings, {"model": net.state_dict()}, info=info)
-    return net, {**info}
+    return net, info
 
 
 # ----------------------------------------------------------------------------- few-label stages
 
 
-def throughput(images: int, result: FitResult) -> float | None:
-    """Training images per second of a fit (validation excluded)."""
+def throughput(batches: Any, train_cfg: TrainConfig, result: FitResult) -> float | None:
+    """Training images per second of a fit over `batches` (capped by `max_batches`; validation
+    excluded)."""
+    steps = min(len(batches), train_cfg.max_batches or len(batches))
+    images = steps * batches.batch_size * result.epochs_run
     return images / result.train_time_s if result.train_time_s else None
 
 
 def stage_batches(
-    labels: FewLabels, cfg: FewLabelConfig, train_cfg: TrainConfig, seed: int
+    labels: FewLabels,
+    cfg: FewLabelConfig,
+    train_cfg: TrainConfig,
+    seed: int,
+    batches_per_epoch: int | None = None,
 ) -> Batches:
-    """`batches_per_epoch` augmented batches per epoch cycling the labelled images."""
-    sampler = CycleSampler(
-        labels.x.shape[0], train_cfg.batch_size, cfg.batches_per_epoch, seed=seed
-    )
+    """Augmented batches cycling the labelled images, `cfg.batches_per_epoch` per epoch unless
+    `batches_per_epoch` says otherwise."""
+    per_epoch = batches_per_epoch or cfg.batches_per_epoch
+    sampler = CycleSampler(labels.x.shape[0], train_cfg.batch_size, per_epoch, seed=seed)
     return Batches(
         {"x": labels.x, "y": labels.y},
         sampler,
@@ -267,13 +272,15 @@ def train_stage(
     train_cfg: TrainConfig,
     ctx: RunContext,
     name: str,
+    *,
+    batches_per_epoch: int | None = None,
 ) -> dict[str, Any]:
     """Fit one few-label stage; returns its summary for the report.
 
     `name` makes it a named fit (checkpoints/<name>/); the unnamed one (the run's headline
-    model) writes history.csv.
+    model) writes history.csv. `batches_per_epoch` replaces `cfg.batches_per_epoch`.
     """
-    batches = stage_batches(labels, cfg, train_cfg, ctx.seed)
+    batches = stage_batches(labels, cfg, train_cfg, ctx.seed, batches_per_epoch)
     amp = precision_dtype(train_cfg, ctx)
     result = train(
         model,
@@ -286,32 +293,22 @@ def train_stage(
         name=name,
         log_history=not name,
     )
-    steps = min(len(batches), train_cfg.max_batches or len(batches))
     last = result.history[-1] if result.history else {}
     return {
         "history": result.history,
         "status": result.status,
         "train_time_s": result.train_time_s,
-        "images_per_s": throughput(steps * batches.batch_size * result.epochs_run, result),
+        "images_per_s": throughput(batches, train_cfg, result),
         "val_acc": last.get("val_acc"),
         "train_acc": last.get("train_acc"),
     }
 
 
-@torch.no_grad()
 def probe_features(
     net: RotationNet, x: torch.Tensor, batch_size: int, amp: torch.dtype | None
 ) -> torch.Tensor:
     """Frozen features (N, D) of `x` in eval mode, float32 on the CPU."""
-    was = net.training
-    net.eval()
-    parts = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size].contiguous(memory_format=torch.channels_last)
-        with autocast(xb.device, amp):
-            parts.append(net.features(xb).float().cpu())
-    net.train(was)
-    return torch.cat(parts)
+    return predict_logits(_MethodView(net, net.features), x, batch_size, amp).cpu()
 
 
 class KnnProbe:
