@@ -3,7 +3,9 @@
 `tiny_data` writes MNIST / Fashion-MNIST (IDX .gz) and CIFAR-10 (python pickle batches in the
 extracted folder) with a few hundred random images each, a tiny official-format glove.6B.zip
 and the same vectors in the PyPI GloVe package's layout (which `load_glove_package` is pointed
-at), analogy / word-similarity files and an IMDB archive of 120 reviews, and points the store's
+at), analogy / word-similarity files, an IMDB archive of 120 reviews and a bAbI release (every task
+at 1k and 10k, generated "where is X?" stories, en-10k task 3's training file missing as in the
+shared copy), and points the store's
 catalog at their md5s, so every recipe can run its smoke test anywhere, without the real data.
 """
 
@@ -171,6 +173,53 @@ def _write_dermamnist(folder: Path) -> cat.DatasetSpec:
     return cat.DatasetSpec("dermamnist", (layout,), classes=cat.DERMAMNIST_CLASSES)
 
 
+BABI_PEOPLE = ("mary", "john", "sandra", "daniel")
+BABI_PLACES = ("kitchen", "garden", "office", "hallway", "bathroom")
+
+
+def babi_text(rng: np.random.Generator, stories: int) -> str:
+    """Task-file text in the official format: statements, questions with supporting facts,
+    several questions per story and line numbers restarting at 1 for every story."""
+    lines = []
+    for _ in range(stories):
+        where: dict[str, tuple[str, int]] = {}
+        n = 0
+        for _ in range(int(rng.integers(2, 4))):
+            for _ in range(2):
+                n += 1
+                who, place = rng.choice(BABI_PEOPLE), rng.choice(BABI_PLACES)
+                where[str(who)] = (str(place), n)
+                lines.append(f"{n} {who.capitalize()} went to the {place}.")
+            n += 1
+            who = str(rng.choice(list(where)))
+            lines.append(f"{n} Where is {who.capitalize()}? \t{where[who][0]}\t{where[who][1]}")
+    return "\n".join(lines) + "\n"
+
+
+def write_babi(path: Path, rng: np.random.Generator, stories: int = 12) -> None:
+    """A tasks_1-20_v1-2.tar.gz with every task at en and en-10k (no en-10k qa3 train)."""
+    from tamrin.data import babi
+
+    with tarfile.open(path, "w:gz") as tar:
+        for size in babi.SIZES:
+            for task in range(1, len(babi.TASKS) + 1):
+                for split in ("train", "test"):
+                    name = babi.task_file(task, size, split)
+                    if (size, task, split) == ("10k", 3, "train"):
+                        continue
+                    data = babi_text(rng, stories).encode()
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+
+
+def _write_babi_set(folder: Path, rng: np.random.Generator) -> cat.DatasetSpec:
+    folder.mkdir(parents=True)
+    path = folder / "tasks_1-20_v1-2.tar.gz"
+    write_babi(path, rng)
+    return cat.DatasetSpec("babi", (cat.Layout((cat.FileSpec(path.name, _md5(path)),)),))
+
+
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """(root, catalog) of tiny mnist / fashion-mnist / cifar10 / dermamnist, official formats."""
@@ -191,6 +240,7 @@ def tiny_data_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     for spec in _write_words(root, rng):  # glove, analogy, imdb for the word-vector recipes
         catalog[spec.name] = spec
     catalog["dermamnist"] = _write_dermamnist(root / "dermamnist")
+    catalog["babi"] = _write_babi_set(root / "babi", rng)
     return root, catalog
 
 

@@ -46,6 +46,9 @@ EXPORT_INPUT = "float32 (N, C, H, W) pixels scaled to [0, 1] (uint8 / 255), chan
 # ----------------------------------------------------------------------------- model.json
 
 
+IMAGE_TASKS = ("classify", "embed")  # model.json tasks whose inputs are images
+
+
 @dataclass(frozen=True)
 class InferenceSpec:
     """model.json of a run: how to rebuild its network and prepare its inputs."""
@@ -54,8 +57,8 @@ class InferenceSpec:
     recipe: str
     model: str  # registered name (tamrin.models.build_model)
     model_config: dict[str, Any]
-    task: str  # "classify": (N, K) logits; "embed": (N, D) embeddings
-    in_shape: tuple[int, int, int]  # (C, H, W)
+    task: str  # "classify": (N, K) logits; "embed": (N, D) embeddings; "qa": answer logits
+    in_shape: tuple[int, int, int]  # (C, H, W); for "qa" (memories, words, question words)
     out_dim: int
     classes: list[str]
     mean: list[float]  # per channel, uint8 scale
@@ -96,14 +99,15 @@ def read_spec(run_dir: str | Path) -> InferenceSpec:
             f"run {run_dir} ({recipe}) has no single model to load: {_no_model_reason(run_dir)}"
         )
     try:
-        norm = raw["normalizer"]
+        task = str(raw.get("task", "classify"))
+        norm = raw["normalizer"] if task in IMAGE_TASKS else {"mean": [], "std": []}
         c, h, w = (int(v) for v in raw["in_shape"])
         spec = InferenceSpec(
             run_dir=run_dir,
             recipe=recipe,
             model=str(raw["model"]),
             model_config=dict(raw.get("model_config") or {}),
-            task=str(raw.get("task", "classify")),
+            task=task,
             in_shape=(c, h, w),
             out_dim=int(raw["out_dim"]),
             classes=[str(k) for k in raw.get("classes") or []],
@@ -117,7 +121,7 @@ def read_spec(run_dir: str | Path) -> InferenceSpec:
         raise RunDirError(
             f"damaged run folder: {run_dir / rundir.MODEL} lacks or mangles {exc}; rerun the run"
         ) from None
-    if len(spec.mean) != c or len(spec.std) != c:
+    if task in IMAGE_TASKS and (len(spec.mean) != c or len(spec.std) != c):
         raise RunDirError(
             f"damaged run folder: {run_dir / rundir.MODEL} has {len(spec.mean)} channel means "
             f"for {c} channels; rerun the run"
@@ -271,6 +275,11 @@ class Predictor:
 
     def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
         self.spec = read_spec(run_dir)
+        if self.spec.task not in IMAGE_TASKS:
+            raise ConfigError(
+                f"run {self.spec.run_dir} ({self.spec.recipe}) answers questions, not images: "
+                "tamrin.load(RUN).model()(story, question) takes word ids (tamrin.data.babi)"
+            )
         self.device = torch.device(device)
         self.module = Preprocessed(load_model(run_dir, self.device), self.spec).to(self.device)
         self.module.eval()

@@ -63,12 +63,19 @@ class Run:
         return DataStore(self.data_dir)
 
     def log_epoch(self, row: Mapping[str, float]) -> None:
-        """Append one epoch's row to history.csv (rewritten whole, so it is always complete)."""
-        self.history = [r for r in self.history if r.get("epoch") != row.get("epoch")]
-        self.history.append(dict(row))
+        """Append one epoch's row to history.csv (rewritten whole, so it is always complete);
+        a row for an epoch already logged replaces it in place (rows stay in epoch order)."""
+        at = next(
+            (i for i, r in enumerate(self.history) if r.get("epoch") == row.get("epoch")), None
+        )
+        fresh = dict(row)
+        if at is None:
+            self.history.append(fresh)
+        else:
+            self.history[at] = fresh
         rundir.write_history(self.run_dir, self.history)
         if self.tensorboard is not None:
-            self.tensorboard.write_epochs(self.history, fresh=self.history[-1])
+            self.tensorboard.write_epochs(self.history, fresh=fresh)
 
     def log_fit(self, result: Any, name: str = "") -> None:
         """Record a FitResult: the whole history, best epoch and how training ended."""

@@ -16,7 +16,16 @@ from tamrin.models.factory import ModelConfig, build_classifier
 
 MODELS = list_models()
 SHAPES = {"mnist": (1, 28, 28), "cifar": (3, 32, 32)}  # (C, H, W)
+STORY = (6, 5, 4)  # story models: (memories, words per sentence, question words)
 OUT_DIM = 7  # neither 10 classes nor a common embedding size, so nothing matches by chance
+# (model, in_shape): image models on both image shapes, story models on one story shape
+CASES = [
+    pytest.param(name, shape, id=f"{name}-{key}")
+    for name in MODELS
+    for key, shape in (
+        SHAPES.items() if get_model_spec(name).inputs == "image" else [("story", STORY)]
+    )
+]
 
 
 def _smoke(name: str, shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
@@ -24,24 +33,37 @@ def _smoke(name: str, shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
     return build_model(name, get_model_spec(name).smoke_config(), in_shape=shape, out_dim=OUT_DIM)
 
 
+def _inputs(name: str, shape: tuple[int, int, int], batch: int, seed: int = 0) -> tuple:
+    """Random inputs of the kind the model takes: images, or (story, question) word ids."""
+    g = torch.Generator().manual_seed(seed)
+    if get_model_spec(name).inputs == "image":
+        return (torch.randn(batch, *shape, generator=g),)
+    memories, words, question_words = shape
+    story = torch.randint(0, OUT_DIM, (batch, memories, words), generator=g)
+    story[:, 0, 0] = 1  # at least one real sentence per story
+    return story, torch.randint(1, OUT_DIM, (batch, question_words), generator=g)
+
+
+def _shape(name: str, key: str) -> tuple[int, int, int]:
+    return SHAPES[key] if get_model_spec(name).inputs == "image" else STORY
+
+
 def test_every_kind_of_model_is_registered() -> None:
     assert {"lenet", "wide", "mlp", "resnet", "embed-homework", "embed-bn"} <= set(MODELS)
 
 
-@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(("name", "shape"), CASES)
 def test_forward_shape_and_finite(name: str, shape: tuple[int, int, int]) -> None:
     model = _smoke(name, shape)
-    out = model(torch.randn(2, *shape))  # (B, C, H, W) -> (B, out_dim)
+    out = model(*_inputs(name, shape, 2))  # (B, C, H, W) or (story, question) -> (B, out_dim)
     assert out.shape == (2, OUT_DIM)
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(("name", "shape"), CASES)
 def test_backward_reaches_every_parameter(name: str, shape: tuple[int, int, int]) -> None:
     model = _smoke(name, shape)
-    out = model(torch.randn(2, *shape))
+    out = model(*_inputs(name, shape, 2))
     (out * torch.randn_like(out)).sum().backward()  # random weights: no output's gradient cancels
     for n, p in model.named_parameters():
         if p.requires_grad:
@@ -51,35 +73,37 @@ def test_backward_reaches_every_parameter(name: str, shape: tuple[int, int, int]
 
 @pytest.mark.parametrize("name", MODELS)
 def test_train_and_eval_modes(name: str) -> None:
-    model = _smoke(name, SHAPES["cifar"])
-    x = torch.randn(4, *SHAPES["cifar"])
+    shape = _shape(name, "cifar")
+    model = _smoke(name, shape)
+    x = _inputs(name, shape, 4)
     model.train()
     assert all(m.training for m in model.modules())
-    assert model(x).shape == (4, OUT_DIM)
+    assert model(*x).shape == (4, OUT_DIM)
     model.eval()
     assert not any(m.training for m in model.modules())
     with torch.no_grad():
-        first, again = model(x), model(x)
+        first, again = model(*x), model(*x)
     assert torch.isfinite(first).all()
     assert torch.equal(first, again)  # eval mode is deterministic (no dropout, frozen BN stats)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_state_dict_round_trip(name: str) -> None:
-    trained = _smoke(name, SHAPES["mnist"], seed=0)
+    shape = _shape(name, "mnist")
+    trained = _smoke(name, shape, seed=0)
     trained.train()
-    trained(torch.randn(8, *SHAPES["mnist"]))  # move BatchNorm running stats off their init
+    trained(*_inputs(name, shape, 8))  # move BatchNorm running stats off their init
     buffer = io.BytesIO()
     torch.save(trained.state_dict(), buffer)
     buffer.seek(0)
-    fresh = _smoke(name, SHAPES["mnist"], seed=1)
-    x = torch.randn(3, *SHAPES["mnist"])
+    fresh = _smoke(name, shape, seed=1)
+    x = _inputs(name, shape, 3, seed=1)
     trained.eval()
     fresh.eval()
     with torch.no_grad():
-        assert not torch.equal(trained(x), fresh(x))  # another seed: another network
+        assert not torch.equal(trained(*x), fresh(*x))  # another seed: another network
         fresh.load_state_dict(torch.load(buffer, weights_only=True))
-        assert torch.equal(trained(x), fresh(x))
+        assert torch.equal(trained(*x), fresh(*x))
 
 
 NORMS = ["none", "batch", "layer"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tamrin import config as C
 from tamrin import registry, runner
@@ -71,6 +72,16 @@ def _check_model(name: str, run_dir: Path) -> None:
         return
     assert not loaded.model().training
     spec = json.loads((run_dir / "model.json").read_text())
+    if spec["task"] == "qa":  # (story, question) word ids in, answer logits out
+        memories, words, question_words = spec["in_shape"]
+        story = torch.zeros(1, memories, words, dtype=torch.int64)
+        story[0, 0, 0] = 2
+        out = loaded.model()(story, torch.full((1, question_words), 2)).detach()
+        assert out.shape == (1, spec["out_dim"]) and torch.isfinite(out).all()
+        assert len(spec["classes"]) == spec["out_dim"]  # the vocabulary, by word id
+        with pytest.raises(ConfigError, match="answers questions, not images"):
+            loaded.predict(np.zeros((1, 1, 1), np.uint8))
+        return
     out = loaded.predict(np.zeros(spec["in_shape"], np.uint8))  # one image, (C, H, W)
     assert out.shape == (1, spec["out_dim"]) and np.isfinite(out).all()
 

@@ -229,6 +229,9 @@ CATALOG: Mapping[str, DatasetSpec] = {
                         ),
                     )
                 ),
+                Layout(  # the extracted release; each task file is checked when it is read
+                    (FileSpec("tasks_1-20_v1-2/en/qa1_single-supporting-fact_train.txt", None),)
+                ),
             ),
             homepage="https://research.facebook.com/downloads/babi/",
             note="bAbI tasks v1.2; no official md5 is published (official size 11,745,123 bytes); "

@@ -69,6 +69,7 @@ KIND_MODULES = (
     "tamrin.eval.embedding_figures",
     "tamrin.eval.word_figures",
     "tamrin.eval.matrix_figures",
+    "tamrin.eval.memory_figures",
 )
 _kinds_loaded = False
 
@@ -215,12 +216,16 @@ def _limits(ax: Any, xs: Sequence[float], panel: str, values: Sequence[float]) -
     value_limits(ax, values, rate=panel == "accuracy", lone=lone)
 
 
+CROWDED = 8  # more series than this in a panel: the legend goes beside it
+
+
 @register_drawer("curves", CurvesInfo)
 def draw_curves(info: CurvesInfo) -> Figure:
     """Loss and accuracy (train and val) against epoch, the best epoch marked by a vertical line."""
     panels = info.panels
     n = max(len(panels), 1)
-    fig = Figure(figsize=(5.0 * n, 3.8), layout="constrained")
+    crowded = max((len(v) for v in panels.values()), default=0) > CROWDED
+    fig = Figure(figsize=((7.0 if crowded else 5.0) * n, 3.8), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     if not panels:
         axes[0].text(
@@ -254,7 +259,10 @@ def draw_curves(info: CurvesInfo) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if crowded:  # one line per task: the legend beside the panel, in two columns
+            ax.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        else:
+            ax.legend(fontsize="small")
     if info.title:
         fig.suptitle(info.title)
     return fig

@@ -9,6 +9,7 @@ from tamrin.models import (  # noqa: F401
     embedding,
     factory,
     layers,
+    memnet,
     mlp,
     norm,
     resnet,

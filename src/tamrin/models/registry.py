@@ -43,7 +43,8 @@ class ModelSpec:
     summary: str  # one line for listings
     config: type  # the config dataclass the builder takes
     fn: Builder  # (cfg, in_shape, out_dim) -> nn.Module
-    inputs: str  # what forward() takes: "image" = one (B, C, H, W) float tensor
+    inputs: str  # what forward() takes: "image" = one (B, C, H, W) float tensor; "story" =
+    # (story (B, M, W), question (B, Q)) word ids, in_shape (M, W, Q), out_dim the vocabulary
     task: str  # what it outputs: "classify" = (B, out_dim) logits, "embed" = (B, out_dim) points
     module: str  # where it was registered
     fixed: Mapping[str, Any] = field(default_factory=dict)  # config fields the name implies

@@ -1,6 +1,7 @@
 """Recipes: one module per topic; importing this package registers every recipe."""
 
 from tamrin.recipes import (  # noqa: F401
+    babi,
     classify,
     imbalanced,
     metric_learning,

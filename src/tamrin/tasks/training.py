@@ -71,12 +71,13 @@ def train(
     name: str = "",
     log_history: bool = True,
     after_epoch: Callable[[dict[str, float]], None] | None = None,
+    unit: str = "img",
 ) -> FitResult:
     """Fit `model` on `batches`, checkpoints under checkpoints/<name>/, and log the result.
 
     `name` tells several fits of one run apart (norm-lab trains three models); only the unnamed
     fit writes history.csv. `after_epoch(row)` runs after each epoch is logged (probes of the
-    model's state, for example).
+    model's state, for example). `unit` names a sample in the progress line's rate ("q/s").
     """
 
     def on_epoch(row: dict[str, float]) -> None:
@@ -86,6 +87,9 @@ def train(
             after_epoch(row)
 
     precision = run_precision(ctx, train_cfg, model, batches, objective)
+    display = ctx.progress()
+    if display is not None:
+        display.unit = unit
     result = fit(
         model,
         batches,
@@ -97,7 +101,7 @@ def train(
         callbacks=[*callbacks, *ctx.callbacks],
         checkpoint_dir=ctx.checkpoint_dir / name if name else ctx.checkpoint_dir,
         on_epoch=on_epoch,
-        display=ctx.progress(),
+        display=display,
     )
     ctx.log_fit(result, name=name)
     return result

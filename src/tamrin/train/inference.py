@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from tamrin.data.batches import sequential_batches
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -40,18 +38,27 @@ def batch_layout(batch: Mapping[str, torch.Tensor], nhwc: bool) -> dict[str, tor
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, amp: torch.dtype | None = None
+    model: nn.Module,
+    x: torch.Tensor | Sequence[torch.Tensor],
+    batch_size: int = 1024,
+    amp: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Model outputs for every row of `x`, in eval mode, as float32 (N, K)."""
+    """Model outputs for every row of `x`, in eval mode, as float32 (N, K).
+
+    `x` may be several tensors with the same N, passed to the model together (a story and
+    its question).
+    """
+    inputs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
     was_training = model.training
     model.eval()
     nhwc = prefers_channels_last(model) and next(model.parameters()).is_contiguous(
         memory_format=torch.channels_last
     )
     parts = []
-    for xb in sequential_batches(x, batch_size):
-        with autocast(xb.device, amp):
-            parts.append(model(memory_format(xb, nhwc)).float())
+    for start in range(0, inputs[0].shape[0], batch_size):
+        xb = [memory_format(t[start : start + batch_size], nhwc) for t in inputs]
+        with autocast(xb[0].device, amp):
+            parts.append(model(*xb).float())
     model.train(was_training)
     return torch.cat(parts)
 

@@ -7,7 +7,8 @@ name, weighted by the count, with no host sync per batch. An objective may also 
 statistics over an epoch and hand them over in `epoch_end()` (the triplet miner's active
 fraction, for example).
 
-    classify      cross-entropy (or any named, weighted losses) on logits; train accuracy
+    classify      cross-entropy (or any named, weighted losses) on logits; train accuracy;
+                  several input fields for question answering (story, question -> answer)
     multitask     several heads, each with its own target and an optional per-sample mask
                   (few-label self-supervision: the class loss only where a label exists)
     triplet       an embedding with the triplet loss and an in-batch miner (tamrin.train.triplet)
@@ -62,25 +63,27 @@ def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
 class Classify:
     """Logits from `model(batch[input])` against `batch[target]`: named weighted losses + acc.
 
-    With more than one loss term each is logged as `train_loss_<name>`; `accuracy=False` for
-    outputs that are not class logits.
+    `input` may name several fields, passed in order: `Classify(input=("story", "question"),
+    target="answer")` is question answering. With more than one loss term each is logged as
+    `train_loss_<name>`; `accuracy=False` for outputs that are not class logits.
     """
 
     def __init__(
         self,
         losses: Mapping[str, LossTerm] | None = None,
         *,
-        input: str = "x",
+        input: str | tuple[str, ...] = "x",
         target: str = "y",
         accuracy: bool = True,
         label_smoothing: float = 0.0,
     ) -> None:
         self.losses = dict(losses or {"ce": LossTerm(cross_entropy(label_smoothing))})
-        self.input, self.target, self.accuracy = input, target, accuracy
+        self.inputs = (input,) if isinstance(input, str) else tuple(input)
+        self.target, self.accuracy = target, accuracy
 
     def step(self, model: nn.Module, batch: Batch) -> StepOutput:
         y = batch[self.target]
-        out = model(batch[self.input])  # (B, K)
+        out = model(*(batch[k] for k in self.inputs))  # (B, K)
         terms = {k: term.fn(out, y) for k, term in self.losses.items()}
         loss = sum(self.losses[k].weight * v for k, v in terms.items())
         parts = {f"loss_{k}": v.detach() for k, v in terms.items()} if len(terms) > 1 else {}
