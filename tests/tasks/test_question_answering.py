@@ -124,6 +124,7 @@ def test_task_3_at_10k_falls_back_to_1k_and_says_so(tiny_data: Path, tmp_path: P
 def test_task_3_at_10k_without_fallback_is_a_clear_error(tiny_data: Path, tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r"task 3 at 10k is missing .*en-10k/qa3_three"):
         _run(tmp_path, tasks=3, fallback_1k=False)
+    assert not list((tmp_path / "runs").rglob("config.json"))  # no half-made run is left
 
 
 def test_several_tasks_train_one_model_each_with_a_table_and_curves(
@@ -155,3 +156,13 @@ def test_joint_training_is_one_model_with_per_task_validation(
     assert metrics["tasks"]["1"]["epochs"] == metrics["tasks"]["2"]["epochs"]
     spec = json.loads((run_dir / "model.json").read_text())
     assert spec["task"] == "qa" and spec["out_dim"] == len(spec["classes"])
+
+
+def test_the_homework_model_runs_several_tasks_like_memn2n(tiny_data: Path, tmp_path: Path) -> None:
+    result = runner.run(
+        "babi-seed", smoke=True, out=tmp_path / "runs", quiet=True, overrides={"tasks": [1, 2]}
+    )
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["tasks"]) == {"1", "2"} and set(metrics["fits"]) == {"task1", "task2"}
+    assert "relu" not in metrics  # the relu curves are a one-task comparison
+    assert "support_top1_hop1" not in metrics["tasks"]["1"]  # no memory attention to score
