@@ -166,3 +166,39 @@ def test_the_homework_model_runs_several_tasks_like_memn2n(tiny_data: Path, tmp_
     assert set(metrics["tasks"]) == {"1", "2"} and set(metrics["fits"]) == {"task1", "task2"}
     assert "relu" not in metrics  # the relu curves are a one-task comparison
     assert "support_top1_hop1" not in metrics["tasks"]["1"]  # no memory attention to score
+
+
+def test_a_resumed_multi_task_run_keeps_every_task_in_its_history(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted while training task 2, resumed: task 1 is not retrained (its fit is
+    complete in its checkpoint) and its columns are still in history.csv."""
+    from tamrin.errors import RunInterrupted
+    from tamrin.recipes import babi as recipe
+    from tamrin.tasks import question_answering as qa
+
+    overrides = {"tasks": [1, 2], "restarts": 1}
+    train_qa = qa.train_qa
+
+    def interrupt_task2(*args: object, name: str = "", **kw: object) -> object:
+        if name == "task2":
+            raise RunInterrupted("interrupted at task 2 (test)")
+        return train_qa(*args, name=name, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recipe, "train_qa", interrupt_task2)
+    with pytest.raises(RunInterrupted):
+        runner.run("babi-memn2n", overrides, smoke=True, out=tmp_path / "runs", quiet=True)
+    run_dir = next((tmp_path / "runs" / "babi-memn2n").glob("*-s0"))
+    monkeypatch.setattr(recipe, "train_qa", train_qa)
+    trained: list[str] = []
+    monkeypatch.setattr(
+        recipe,
+        "train_qa",
+        lambda *a, name="", **k: trained.append(name) or train_qa(*a, name=name, **k),
+    )
+    runner.resume(run_dir, quiet=True)
+    header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"val_acc_task1", "val_acc_task2"} <= set(header)
+    assert trained == ["task1", "task2"]  # task 1's fit only reloads its finished checkpoint
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and set(metrics["tasks"]) == {"1", "2"}

@@ -87,7 +87,7 @@ def draw_memory_attention(data: dict[str, Any]) -> Figure:
                     color="white" if v > 0.6 else "black",
                 )
         mark = "✓" if ex["predicted"] == ex["answer"] else "✗"
-        older = f"  ({ex['older']} older sentences not drawn)" if ex.get("older") else ""
+        older = f"\n({ex['older']} older sentences not drawn)" if ex.get("older") else ""
         ax.set_title(
             f"task {ex['task']}: {ex['question']}  answer {ex['answer']}, "
             f"predicted {ex['predicted']} {mark}{older}",

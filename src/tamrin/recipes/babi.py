@@ -321,12 +321,10 @@ def _train_task(
         suffix = f"_try{attempt + 1}" if attempt else ""
         model, callbacks = make_model(), make_callbacks()
 
-        def log_row(row: dict[str, float], column: str = f"task{task.task}{suffix}") -> None:
-            epoch = int(row["epoch"])
-            merged.setdefault(epoch, {"epoch": epoch}).update(
-                {f"{k}_{column}": row[k] for k in TASK_COLUMNS if k in row}
-            )
-            ctx.log_epoch(merged[epoch])
+        column = f"task{task.task}{suffix}"
+
+        def log_row(row: dict[str, float], column: str = column) -> None:
+            ctx.log_epoch(_merge(merged, row, column))
 
         result = train_qa(
             model,
@@ -338,6 +336,8 @@ def _train_task(
             name=f"task{task.task}{suffix.replace('_', '-')}",
             after_epoch=log_row,
         )
+        for row in result.history:  # all of it: a resumed run's earlier tasks log no epochs
+            ctx.log_epoch(_merge(merged, row, column))
         facts = _fit_facts(result, callbacks)
         tries.append(facts)
         value = facts["val_acc"] if facts["val_acc"] is not None else float("nan")
@@ -354,6 +354,15 @@ def _train_task(
         "train_time_s": sum(f["train_time_s"] for f in tries),  # every try is the task's cost
         "val_acc_tries": [f["val_acc"] for f in tries],
     }
+
+
+def _merge(merged: dict[int, dict[str, float]], row: dict[str, float], column: str) -> dict:
+    """The run's history row of `row`'s epoch with this fit's columns (`val_acc_task7`) added."""
+    epoch = int(row["epoch"])
+    merged.setdefault(epoch, {"epoch": epoch}).update(
+        {f"{k}_{column}": row[k] for k in TASK_COLUMNS if k in row}
+    )
+    return merged[epoch]
 
 
 def _fit_facts(result: Any, ls: list[LinearStart]) -> dict[str, Any]:
