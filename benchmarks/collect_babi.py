@@ -68,12 +68,13 @@ def main() -> None:
         summary_rows[0].append(_pm(means))
         summary_rows[1].append(_pm([float(f) for f in fails]))
         summary_rows[2].append(_pm(hits, digits=3))
+    usual = [statistics.mode(f["size"] for facts in col.values() for f in facts) for col in columns]
     for t in sorted({t for col in columns for t in col}):
         cells = [f"{t} {TASKS[t - 1]}"]
-        for col in columns:
+        for col, size_of_column in zip(columns, usual, strict=True):
             facts = col.get(t, [])
             size = {f["size"] for f in facts}
-            note = f" ({'/'.join(sorted(size))})" if len(size) == 1 and size != {"10k"} else ""
+            note = f" ({'/'.join(sorted(size))})" if size and size != {size_of_column} else ""
             cells.append(_pm([100 * f["error"] for f in facts]) + note if facts else "—")
         cells.append(f"{PAPER_1K_ERROR[t - 1]:.1f}")
         print("| " + " | ".join(cells) + " |")

@@ -154,6 +154,7 @@ def test_joint_training_is_one_model_with_per_task_validation(
     header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert {"val_acc_task1", "val_acc_task2"} <= set(header)
     assert metrics["tasks"]["1"]["epochs"] == metrics["tasks"]["2"]["epochs"]
+    assert metrics["tasks_summary"]["train_time_s"] == pytest.approx(metrics["train_time_s"])
     spec = json.loads((run_dir / "model.json").read_text())
     assert spec["task"] == "qa" and spec["out_dim"] == len(spec["classes"])
 
