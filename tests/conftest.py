@@ -18,6 +18,7 @@ import pickle
 import struct
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,16 @@ def babi_text(rng: np.random.Generator, stories: int) -> str:
             who = str(rng.choice(list(where)))
             lines.append(f"{n} Where is {who.capitalize()}? \t{where[who][0]}\t{where[who][1]}")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def generated_babi() -> Callable[[int, int], list]:
+    """`make(stories, seed)`: the questions of a generated "where is X?" task file."""
+    from tamrin.data import babi
+
+    return lambda stories, seed: babi.parse_babi(
+        babi_text(np.random.default_rng(seed), stories).splitlines()
+    )
 
 
 def write_babi(path: Path, rng: np.random.Generator, stories: int = 12) -> None:

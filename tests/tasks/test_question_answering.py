@@ -5,13 +5,13 @@ training through the runner, and a memory network that really learns a generated
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import babi_text  # tests/ is on sys.path (pytest prepends conftest dirs)
 from tamrin import runner
 from tamrin.data import babi
 from tamrin.errors import ConfigError, DataNotFoundError
@@ -64,12 +64,8 @@ def test_linear_start_ends_after_max_epochs_while_loss_still_falls() -> None:
     assert not net.linear and ls.ended_after == 3
 
 
-def _generated(stories: int, seed: int) -> list[babi.Question]:
-    return babi.parse_babi(babi_text(np.random.default_rng(seed), stories).splitlines())
-
-
-def test_validation_reports_no_val_acc_for_a_linear_model() -> None:
-    qs = _generated(5, 0)
+def test_validation_reports_no_val_acc_for_a_linear_model(generated_babi: Callable) -> None:
+    qs = generated_babi(5, 0)
     vocab, shape = babi.Vocabulary.build(qs), babi.Shape.fit(qs, 50)
     val = babi.encode(qs, vocab, shape, task=1)
     net = MemN2N(MemN2NConfig(dim=4), len(vocab))
@@ -82,11 +78,11 @@ def test_validation_reports_no_val_acc_for_a_linear_model() -> None:
     assert 0 <= row["val_acc"] <= 1 and "val_acc_linear" not in row
 
 
-def test_a_memory_network_really_learns_a_generated_task() -> None:
+def test_a_memory_network_really_learns_a_generated_task(generated_babi: Callable) -> None:
     """'Where is X?' with distractors: a 2-hop MemN2N answers held-out stories after a few
     epochs (the fixture's task is the shape of bAbI task 1)."""
     torch.manual_seed(0)
-    train_q, test_q = _generated(200, 1), _generated(60, 2)
+    train_q, test_q = generated_babi(200, 1), generated_babi(60, 2)
     vocab = babi.Vocabulary.build(train_q)
     shape = babi.Shape.fit(train_q + test_q, 50)
     train, test = (babi.encode(q, vocab, shape) for q in (train_q, test_q))
