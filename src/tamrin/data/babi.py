@@ -222,13 +222,6 @@ class Shape:
         words = max((len(s) for q in questions for s in q.story[-memories:]), default=1)
         return cls(memories, max(words, 1), max(max(len(q.question) for q in questions), 1))
 
-    def union(self, other: Shape) -> Shape:
-        return Shape(
-            max(self.memories, other.memories),
-            max(self.words, other.words),
-            max(self.question_words, other.question_words),
-        )
-
 
 def encode(
     questions: Sequence[Question], vocab: Vocabulary, shape: Shape, task: int = 0

@@ -363,9 +363,3 @@ class Batches:
                 for key, fn in self.augment.items():
                     batch[key] = fn(batch[key], gen)
             yield batch
-
-
-def sequential_batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    """Plain in-order slices, for evaluation."""
-    for i in range(0, x.shape[0], batch_size):
-        yield x[i : i + batch_size]

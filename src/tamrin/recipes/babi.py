@@ -32,7 +32,7 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +57,7 @@ from tamrin.tasks.question_answering import (
     train_qa,
 )
 from tamrin.tasks.training import log_model
+from tamrin.train.inference import predict_logits
 from tamrin.train.optim import TrainConfig
 
 FAILED = 0.05  # a task fails when its test error is above 5 % (Weston et al.)
@@ -199,18 +200,10 @@ def support_hit_rate(attention: torch.Tensor, support: torch.Tensor) -> float:
     return support[torch.arange(len(top)), top][has].float().mean().item()
 
 
-@torch.no_grad()
 def hop_attention(model: nn.Module, fields: Fields, batch_size: int = 2048) -> torch.Tensor:
     """(N, K, M) attention per hop over every question of `fields`."""
-    was = model.training
-    model.eval()
-    attention = cast(Callable[..., torch.Tensor], model.attention)
-    parts = [
-        attention(fields["story"][i : i + batch_size], fields["question"][i : i + batch_size])
-        for i in range(0, fields["story"].shape[0], batch_size)
-    ]
-    model.train(was)
-    return torch.cat(parts)
+    stories = [fields["story"], fields["question"]]
+    return predict_logits(model, stories, batch_size, method="attention")
 
 
 # --------------------------------------------------------------------------------- recipes

@@ -42,13 +42,17 @@ def predict_logits(
     x: torch.Tensor | Sequence[torch.Tensor],
     batch_size: int = 1024,
     amp: torch.dtype | None = None,
+    *,
+    method: str | None = None,
 ) -> torch.Tensor:
     """Model outputs for every row of `x`, in eval mode, as float32 (N, K).
 
     `x` may be several tensors with the same N, passed to the model together (a story and
-    its question).
+    its question); `method` names another method of the model to batch instead of `forward`
+    (a memory network's `attention`).
     """
     inputs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
+    forward = getattr(model, method) if method else model
     was_training = model.training
     model.eval()
     nhwc = prefers_channels_last(model) and next(model.parameters()).is_contiguous(
@@ -58,7 +62,7 @@ def predict_logits(
     for start in range(0, inputs[0].shape[0], batch_size):
         xb = [memory_format(t[start : start + batch_size], nhwc) for t in inputs]
         with autocast(xb[0].device, amp):
-            parts.append(model(*xb).float())
+            parts.append(forward(*xb).float())
     model.train(was_training)
     return torch.cat(parts)
 
