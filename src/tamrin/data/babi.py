@@ -238,7 +238,6 @@ def encode(
     or questions than the shape allows are a ValueError (the shape comes from `Shape.fit`).
     """
     n, m, w, qw = len(questions), shape.memories, shape.words, shape.question_words
-    index = vocab.index
     story = [[[PAD] * w for _ in range(m)] for _ in range(n)]  # lists, one tensor at the end
     question = [[PAD] * qw for _ in range(n)]
     support = [[False] * m for _ in range(n)]
@@ -247,12 +246,12 @@ def encode(
         for slot, (sentence, line) in enumerate(kept):
             if len(sentence) > w:
                 raise ValueError(f"a sentence has {len(sentence)} words; the shape allows {w}")
-            story[i][slot][: len(sentence)] = [index.get(t, UNK) for t in sentence]
+            story[i][slot][: len(sentence)] = vocab.ids(sentence)
             support[i][slot] = line in q.supporting
         if len(q.question) > qw:
             raise ValueError(f"a question has {len(q.question)} words; the shape allows {qw}")
-        question[i][: len(q.question)] = [index.get(t, UNK) for t in q.question]
-    answer = [index.get(q.answer, UNK) for q in questions]
+        question[i][: len(q.question)] = vocab.ids(q.question)
+    answer = vocab.ids(q.answer for q in questions)
     return {
         "story": torch.tensor(story, dtype=torch.int64).view(n, m, w),
         "question": torch.tensor(question, dtype=torch.int64).view(n, qw),

@@ -94,10 +94,6 @@ class BabiTask:
     test_questions: list[babi.Question]  # for the attention figure's sentences
 
     @property
-    def name(self) -> str:
-        return f"{self.task} {babi.TASKS[self.task - 1]}"
-
-    @property
     def in_shape(self) -> tuple[int, int, int]:
         return self.shape.memories, self.shape.words, self.shape.question_words
 
