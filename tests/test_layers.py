@@ -27,6 +27,7 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "run_context": 4,  # the Run a recipe logs through (the runner makes it)
     "recipes": 5,
     "inference": 5,  # a run folder -> its model, predict, export (the runner's results use it)
+    "text_inference": 6,  # a text run's model on new texts (on top of inference), attention pages
     "runner": 6,
     "studies": 7,
     "tuning": 7,  # tamrin tune: Optuna studies whose trials are runner runs

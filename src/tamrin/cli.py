@@ -242,15 +242,61 @@ def _cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {html}\n        {html.with_suffix('.md')}")
 
 
-def _cmd_predict(args: argparse.Namespace) -> None:
-    from tamrin.inference import Predictor, read_images
+def _predict_target(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """(run folder, inputs) of `tamrin predict [RECIPE] RUN INPUT...`; the optional recipe
+    name is checked against the run's."""
+    first, inputs = args.run_dir, list(args.images)
+    if Path(first).is_dir() or not inputs or not Path(inputs[0]).is_dir():
+        return Path(first), inputs
+    from tamrin import rundir
 
-    predictor = Predictor(args.run_dir)
+    registry.get(first)  # an unknown recipe name: the usual error with a suggestion
+    run_dir = Path(inputs[0])
+    recipe = rundir.read_config(run_dir).get("recipe")
+    if recipe != first:
+        raise ConfigError(f"{run_dir} is a {recipe} run, not {first}")
+    if len(inputs) < 2:
+        raise ConfigError(f"nothing to predict: tamrin predict {first} {run_dir} INPUT...")
+    return run_dir, inputs[1:]
+
+
+def _predict_texts(run_dir: Path, inputs: list[str], attention: str | None) -> None:
+    """Class probabilities of each text (or .txt file) and its attention page."""
+    import hashlib
+
+    import numpy as np
+
+    from tamrin.text_inference import TextPredictor
+
+    predictor = TextPredictor(run_dir)
+    texts = [
+        Path(t).read_text(errors="replace") if t.endswith(".txt") and Path(t).is_file() else t
+        for t in inputs
+    ]
+    out = Path(attention) if attention else run_dir / "predictions"
+    width = max(len(c) for c in predictor.classes)
+    for text, proba in zip(texts, predictor.predict(texts), strict=True):
+        shown = text if len(text) <= 70 else text[:67] + "..."
+        print(f'"{shown}"')
+        for j in np.argsort(-proba, kind="stable"):
+            print(f"  {predictor.classes[j]:<{width}}  {proba[j]:.4f}")
+        name = f"attention-{hashlib.sha256(text.encode()).hexdigest()[:10]}.html"
+        print(f"  attention: {predictor.attention_page(text, out / name)}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from tamrin.inference import Predictor, read_images, read_spec
+
+    run_dir, inputs = _predict_target(args)
+    if read_spec(run_dir).task == "text":
+        _predict_texts(run_dir, inputs, args.attention)
+        return
+    predictor = Predictor(run_dir)
     predictor.check_classifier()  # before reading images: an embedding run ranks no classes
-    images, notes = read_images(args.images, predictor.spec)
+    images, notes = read_images(inputs, predictor.spec)
     ranked = predictor.top_k(images, args.top_k)
     width = max((len(name) for row in ranked for name, _ in row), default=0)
-    for path, note, row in zip(args.images, notes, ranked, strict=True):
+    for path, note, row in zip(inputs, notes, ranked, strict=True):
         print(f"{path} ({note})")
         for i, (name, prob) in enumerate(row, 1):
             print(f"  {i}. {name:<{width}}  {prob:.4f}")
@@ -627,16 +673,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "predict",
         _cmd_predict,
-        "top-k classes of image files under a run's model",
+        "top-k classes of image files (or texts) under a run's model",
         description=(
             "Classify PNG/JPEG files with a run's model (best epoch) and its own preprocessing:\n"
             "each image is converted to gray (L) or RGB as the run trained and resized to its\n"
-            "input size; prints the top-k classes with probabilities, one block per image."
+            "input size; prints the top-k classes with probabilities, one block per image.\n"
+            "A text run (imdb-sentiment) takes texts (or .txt files) instead, prints each text's\n"
+            "class probabilities and writes its attention page (offline HTML viewer).\n"
+            "RUN may follow the recipe's name, which is then checked against the run's."
         ),
-        examples="  tamrin predict runs/cifar10-lenet/20250101-120000-s0 cat.png dog.jpg --top-k 3",
+        examples=(
+            "  tamrin predict runs/cifar10-lenet/20250101-120000-s0 cat.png dog.jpg --top-k 3\n"
+            "  tamrin predict imdb-sentiment runs/imdb-sentiment/20250101-120000-s0 "
+            '"I liked this movie because of its genre"'
+        ),
     )
     p.add_argument("run_dir", metavar="RUN", help="a run folder (runs/<recipe>/<date>-s<seed>)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument(
+        "images", nargs="+", metavar="INPUT", help="PNG or JPEG files; texts for a text run"
+    )
+    p.add_argument(
+        "--attention",
+        metavar="DIR",
+        help="text runs: where the attention pages go (default RUN/predictions)",
+    )
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown (default 5)")
     p = add(
         "export",

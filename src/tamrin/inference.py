@@ -58,7 +58,8 @@ class InferenceSpec:
     model: str  # registered name (tamrin.models.build_model)
     model_config: dict[str, Any]
     task: str  # "classify": (N, K) logits; "embed": (N, D) embeddings; "qa": answer logits
-    in_shape: tuple[int, int, int]  # (C, H, W); for "qa" (memories, words, question words)
+    in_shape: tuple[int, ...]  # (C, H, W); "qa": (memories, words, question words); "text":
+    # (vocabulary size, tokens per text)
     out_dim: int
     classes: list[str]
     mean: list[float]  # per channel, uint8 scale
@@ -66,6 +67,7 @@ class InferenceSpec:
     checkpoints: str  # folder of best.pt / last.pt, relative to the run
     weights: str  # "best" or "last": what the run's test predictions used
     logit_bias: list[float] | None  # added to the logits before softmax (imbalance remedies)
+    text: dict[str, Any] | None = None  # "text": tokenizer (path in the run), max_len, head
 
     @property
     def channels(self) -> int:
@@ -79,6 +81,8 @@ class InferenceSpec:
 
 def _no_model_reason(run_dir: Path) -> str:
     """Why a run folder has no model.json, from what it does have."""
+    if (run_dir / "artifacts" / "encoder.pt").is_file():
+        return "it pretrains an encoder (artifacts/encoder.pt), not a network with a head"
     ckpt = run_dir / "checkpoints"
     fits = sorted(p.name for p in ckpt.iterdir() if p.is_dir()) if ckpt.is_dir() else []
     if fits:
@@ -101,14 +105,17 @@ def read_spec(run_dir: str | Path) -> InferenceSpec:
     try:
         task = str(raw.get("task", "classify"))
         norm = raw["normalizer"] if task in IMAGE_TASKS else {"mean": [], "std": []}
-        c, h, w = (int(v) for v in raw["in_shape"])
+        shape = tuple(int(v) for v in raw["in_shape"])
+        if task != "text" and len(shape) != 3:
+            raise ValueError(f"in_shape {list(shape)} (images and stories take 3 numbers)")
+        c = shape[0]
         spec = InferenceSpec(
             run_dir=run_dir,
             recipe=recipe,
             model=str(raw["model"]),
             model_config=dict(raw.get("model_config") or {}),
             task=task,
-            in_shape=(c, h, w),
+            in_shape=shape,
             out_dim=int(raw["out_dim"]),
             classes=[str(k) for k in raw.get("classes") or []],
             mean=[float(v) for v in norm["mean"]],
@@ -116,6 +123,15 @@ def read_spec(run_dir: str | Path) -> InferenceSpec:
             checkpoints=str(raw.get("checkpoints", "checkpoints")),
             weights=str(raw.get("weights", "best")),
             logit_bias=[float(b) for b in raw["logit_bias"]] if raw.get("logit_bias") else None,
+            text=(
+                {
+                    "tokenizer": str(raw["tokenizer"]),
+                    "max_len": int(raw["max_len"]),
+                    "head": raw.get("head"),
+                }
+                if task == "text"
+                else None
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RunDirError(
@@ -275,6 +291,11 @@ class Predictor:
 
     def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
         self.spec = read_spec(run_dir)
+        if self.spec.task == "text":
+            raise ConfigError(
+                f"run {self.spec.run_dir} ({self.spec.recipe}) classifies texts, not images: "
+                "tamrin.text_inference.TextPredictor(RUN).predict(texts)"
+            )
         if self.spec.task not in IMAGE_TASKS:
             raise ConfigError(
                 f"run {self.spec.run_dir} ({self.spec.recipe}) answers questions, not images: "

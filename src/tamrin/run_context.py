@@ -131,6 +131,15 @@ class Run:
         plt.close(fig)
         rundir.add_figure(self.metrics, {"file": f"figures/{name}.png", "caption": caption})
 
+    def log_image(self, name: str, write: Callable[[Path], bool], caption: str = "") -> bool:
+        """figures/<name>.png from `write(path) -> bool` (a browser screenshot, say), listed for
+        the report when it returned True; False (nothing listed) when it could not write."""
+        path = rundir.figure_path(self.run_dir, name)
+        if not write(path) or not path.is_file():
+            return False
+        rundir.add_figure(self.metrics, {"file": f"figures/{name}.png", "caption": caption})
+        return True
+
     def log_plot(self, name: str, kind: str, data: Any, caption: str = "") -> None:
         """Keep a plot's data as figures/<name>.json and draw it (figures/<name>.png) with the
         drawer registered for `kind` in `tamrin.eval.figures`; `tamrin report` redraws it."""

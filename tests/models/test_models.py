@@ -17,13 +17,17 @@ from tamrin.models.factory import ModelConfig, build_classifier
 MODELS = list_models()
 SHAPES = {"mnist": (1, 28, 28), "cifar": (3, 32, 32)}  # (C, H, W)
 STORY = (6, 5, 4)  # story models: (memories, words per sentence, question words)
+TOKENS = (30, 9)  # token models: (vocabulary size, sequence length)
+NON_IMAGE = {"story": STORY, "tokens": TOKENS}
 OUT_DIM = 7  # neither 10 classes nor a common embedding size, so nothing matches by chance
-# (model, in_shape): image models on both image shapes, story models on one story shape
+# (model, in_shape): image models on both image shapes, the others on one shape of their kind
 CASES = [
     pytest.param(name, shape, id=f"{name}-{key}")
     for name in MODELS
     for key, shape in (
-        SHAPES.items() if get_model_spec(name).inputs == "image" else [("story", STORY)]
+        SHAPES.items()
+        if get_model_spec(name).inputs == "image"
+        else [(get_model_spec(name).inputs, NON_IMAGE[get_model_spec(name).inputs])]
     )
 ]
 
@@ -34,10 +38,16 @@ def _smoke(name: str, shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
 
 
 def _inputs(name: str, shape: tuple[int, int, int], batch: int, seed: int = 0) -> tuple:
-    """Random inputs of the kind the model takes: images, or (story, question) word ids."""
+    """Random inputs of the kind the model takes: images, (story, question) or token ids."""
     g = torch.Generator().manual_seed(seed)
-    if get_model_spec(name).inputs == "image":
+    kind = get_model_spec(name).inputs
+    if kind == "image":
         return (torch.randn(batch, *shape, generator=g),)
+    if kind == "tokens":
+        vocab, length = shape
+        ids = torch.randint(1, vocab, (batch, length), generator=g)
+        ids[0, length // 2 :] = 0  # a padded row: [PAD] = 0
+        return (ids,)
     memories, words, question_words = shape
     story = torch.randint(0, OUT_DIM, (batch, memories, words), generator=g)
     story[:, 0, 0] = 1  # at least one real sentence per story
@@ -45,7 +55,8 @@ def _inputs(name: str, shape: tuple[int, int, int], batch: int, seed: int = 0) -
 
 
 def _shape(name: str, key: str) -> tuple[int, int, int]:
-    return SHAPES[key] if get_model_spec(name).inputs == "image" else STORY
+    kind = get_model_spec(name).inputs
+    return SHAPES[key] if kind == "image" else NON_IMAGE[kind]
 
 
 def test_every_kind_of_model_is_registered() -> None:

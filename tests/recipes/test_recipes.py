@@ -60,7 +60,13 @@ def test_recipe_contract(name: str) -> None:
     assert "tamrin run" in module_doc, "the module docstring shows a working `tamrin run` line"
 
 
-NO_SINGLE_MODEL = {"norm-lab", "word-vectors", "word2vec-train", "label-efficiency"}  # says why not
+NO_SINGLE_MODEL = {
+    "norm-lab",
+    "word-vectors",
+    "word2vec-train",
+    "label-efficiency",
+    "bert-mlm",
+}  # says why not
 
 
 def _check_model(name: str, run_dir: Path) -> None:
@@ -80,6 +86,17 @@ def _check_model(name: str, run_dir: Path) -> None:
         assert out.shape == (1, spec["out_dim"]) and torch.isfinite(out).all()
         assert len(spec["classes"]) == spec["out_dim"]  # the vocabulary, by word id
         with pytest.raises(ConfigError, match="answers questions, not images"):
+            loaded.predict(np.zeros((1, 1, 1), np.uint8))
+        return
+    if spec["task"] == "text":  # texts in, class probabilities and attention pages out
+        from tamrin.text_inference import TextPredictor
+
+        predictor = TextPredictor(run_dir)
+        proba = predictor.predict(["a fine film", "dull"])
+        assert proba.shape == (2, spec["out_dim"]) and np.allclose(proba.sum(1), 1, atol=1e-5)
+        page = predictor.attention_page("a fine film", run_dir.parent / "page.html")
+        assert "attentionViewer" in page.read_text()
+        with pytest.raises(ConfigError, match="classifies texts"):
             loaded.predict(np.zeros((1, 1, 1), np.uint8))
         return
     out = loaded.predict(np.zeros(spec["in_shape"], np.uint8))  # one image, (C, H, W)

@@ -5,6 +5,8 @@ style), so `build_model` / `list_models` see every model whatever was imported f
 """
 
 from tamrin.models import (  # noqa: F401
+    attention,
+    bert,
     cnn,
     embedding,
     factory,

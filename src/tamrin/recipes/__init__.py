@@ -2,6 +2,7 @@
 
 from tamrin.recipes import (  # noqa: F401
     babi,
+    bert,
     classify,
     imbalanced,
     metric_learning,
