@@ -62,7 +62,7 @@ class TextPredictor:
         ids = ids[ids != self.pad][None].to(self.device)
         weights = self.model.attention(ids)[0]  # type: ignore[operator]
         proba = self.model(ids).float().softmax(1)[0]
-        tokens = [self.tokenizer.id_to_token(int(t)) for t in ids[0]]
+        tokens = [str(self.tokenizer.id_to_token(int(t))) for t in ids[0]]
         note = ", ".join(
             f"p({c}) = {p:.3f}" for c, p in zip(self.classes, proba.tolist(), strict=True)
         )

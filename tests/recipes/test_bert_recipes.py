@@ -42,6 +42,13 @@ def test_mlm_encoder_is_reused_and_every_variant_scored(sentiment_run: Path) -> 
     history = (sentiment_run / "history.csv").read_text().splitlines()[0]
     assert "scratch-s0_val_acc" in history and "mlm-s0_val_acc" in history
     assert (sentiment_run / "figures" / "roc.png").is_file()
+    example = metrics["example"]
+    assert 0 <= example["p_positive"] <= 1 and example["fit"] == metrics["predict"]["fit"]
+    pages = {p.name for p in (sentiment_run / "artifacts").glob("attention*.html")}
+    assert "attention.html" in pages and len(pages) == 2  # scratch-s0 and mlm-s0
+    if Path("/usr/bin/chromium").exists():  # the viewer's screenshot is in the report
+        assert (sentiment_run / "figures" / "attention_view.png").is_file()
+        assert "attention_view.png" in (sentiment_run / "report.html").read_text()
 
 
 def test_predict_prints_probabilities_and_writes_the_page(
@@ -64,3 +71,15 @@ def test_predict_checks_the_recipe_name(sentiment_run: Path) -> None:
         cli._predict_target(
             cli.build_parser().parse_args(["predict", "cifar10-lenet", str(sentiment_run), "x"])
         )
+
+
+def test_scratch_and_mlm_must_share_the_network() -> None:
+    from tamrin import registry
+
+    recipe = registry.get("imdb-sentiment")
+    with pytest.raises(ConfigError, match="differ in layers"):
+        runner.resolve_config(recipe, {"model.layers": 2})
+    cfg = runner.resolve_config(recipe, {"model.layers": 2, "mlm.model.layers": 2})
+    assert cfg.model.layers == cfg.mlm.model.layers == 2
+    with pytest.raises(ConfigError, match="unknown variants"):
+        runner.resolve_config(recipe, {"variants": ["tfidf", "bow"]})

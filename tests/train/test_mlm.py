@@ -84,3 +84,18 @@ def test_validator_and_fill_ins() -> None:
     guesses = fill_masks(model, ids, [3, 5], top=4)
     assert len(guesses) == 2 and all(len(g) == 4 for g in guesses)
     assert guesses[0][0][1] >= guesses[0][-1][1]
+
+
+def test_training_curve_is_the_mean_of_each_window() -> None:
+    torch.manual_seed(0)
+    model = BertForMaskedLM(
+        BertConfig(vocab_size=1000, hidden=16, layers=1, heads=2, intermediate=32)
+    )
+    batches = MaskedTokens(Batches({"ids": _ids(32, 16)}, ShuffleSampler(32, 8)), MASKING)
+    objective = MaskedLM(every=2)
+    outs = [objective.step(model, b) for b in batches.epoch(0)]  # 4 steps -> 2 points
+    assert [p["step"] for p in objective.curve] == [2, 4]
+    first = outs[:2]
+    want = sum(o.loss.item() * o.count for o in first) / sum(o.count for o in first)
+    assert abs(objective.curve[0]["loss"] - want) < 1e-4
+    assert 0 <= objective.curve[1]["acc"] <= 1

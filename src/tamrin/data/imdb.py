@@ -74,17 +74,22 @@ def read_imdb(
     or lacks a requested split's reviews is a DataCorruptError, each naming the path.
     """
     wanted = _check_splits(splits)
+    raw = read_review_files(source, [f for split in wanted for f in SPLITS[split]])
+    return {split: _assemble(split, raw, Path(source)) for split in wanted}
+
+
+def read_review_files(source: str | Path, folders: Sequence[str]) -> _Raw:
+    """{sub-folder ("train/pos"): [(id, rating, raw bytes)] in no set order} for `folders` of
+    the release at `source` (archive or folder), one pass; the errors of `read_imdb`."""
     path = Path(source)
     if path.is_dir():
-        raw = _read_folder(path, wanted)
-    elif path.is_file():
-        raw = _read_archive(path, wanted)
-    else:
-        raise DataNotFoundError(
-            f"IMDB data not found at {path}; expected aclImdb_v1.tar.gz (or .tar.xz) or an "
-            f"extracted aclImdb/ folder (https://ai.stanford.edu/~amaas/data/sentiment/)"
-        )
-    return {split: _assemble(split, raw, path) for split in wanted}
+        return _read_folder(path, folders)
+    if path.is_file():
+        return _read_archive(path, folders)
+    raise DataNotFoundError(
+        f"IMDB data not found at {path}; expected aclImdb_v1.tar.gz (or .tar.xz) or an "
+        f"extracted aclImdb/ folder (https://ai.stanford.edu/~amaas/data/sentiment/)"
+    )
 
 
 def head_tail(ids: Sequence[int], keep: int, head: int) -> list[int]:
@@ -125,25 +130,23 @@ def _parse_name(folder: str, name: str, where: Path | str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def _read_folder(path: Path, wanted: list[str]) -> _Raw:
+def _read_folder(path: Path, folders: Sequence[str]) -> _Raw:
     root = path / FOLDER if (path / FOLDER).is_dir() else path
     raw: _Raw = {}
-    for split in wanted:
-        for folder in SPLITS[split]:
-            if not (root / folder).is_dir():
-                raise DataNotFoundError(
-                    f"IMDB folder {folder}/ is not in {root}; expected the extracted aclImdb/ "
-                    f"folder (or the folder holding it)"
-                )
-            raw[folder] = [
-                (*_parse_name(folder, f.name, root), f.read_bytes())
-                for f in (root / folder).glob("*.txt")
-            ]
+    for folder in folders:
+        if not (root / folder).is_dir():
+            raise DataNotFoundError(
+                f"IMDB folder {folder}/ is not in {root}; expected the extracted aclImdb/ "
+                f"folder (or the folder holding it)"
+            )
+        raw[folder] = [
+            (*_parse_name(folder, f.name, root), f.read_bytes())
+            for f in (root / folder).glob("*.txt")
+        ]
     return raw
 
 
-def _read_archive(path: Path, wanted: list[str]) -> _Raw:
-    folders = {f for split in wanted for f in SPLITS[split]}
+def _read_archive(path: Path, folders: Sequence[str]) -> _Raw:
     raw: _Raw = {f: [] for f in folders}
     try:
         # One pass through the compressed stream: each review is read right after its header,

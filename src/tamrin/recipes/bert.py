@@ -33,6 +33,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ from tamrin.train.optim import TrainConfig
 
 SENTENCE = "I liked this movie because of its genre"  # HW5's example
 VARIANTS = ("tfidf", "scratch", "mlm", "minilm")
+ARCHITECTURE = ("hidden", "layers", "heads", "intermediate", "max_positions", "norm_first")
 LABELS = {
     "tfidf": "TF-IDF + logistic regression",
     "scratch": "(a) small BERT, from scratch",
@@ -119,7 +121,9 @@ class SentimentConfig(ImdbData):
 
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # tfidf scratch mlm minilm
     seeds: int = 3  # seeds of (a) and (b) in one run (mean ± std in the report)
-    model: BertConfig = field(default_factory=BertConfig)  # (a) and (b): bert-mlm's encoder
+    model: BertConfig = field(  # (a) and (b): bert-mlm's network, with fine-tuning's dropout
+        default_factory=lambda: BertConfig(norm_first=True)
+    )
     train: TrainConfig = field(default_factory=_finetune_train)  # (a) and (b)
     mlm: MlmSettings = field(default_factory=MlmSettings)  # (b)'s pretraining (cache key)
     minilm: str = "minilm"  # (c): the checkpoint (a known name or a BERT folder)
@@ -141,6 +145,15 @@ class SentimentConfig(ImdbData):
         require(bool(self.tfidf_c), "tfidf_c needs at least one value")
         require(self.tfidf_max_ngram >= 1, "tfidf_max_ngram must be >= 1")
         require(bool(self.sentence.strip()), "sentence must not be empty")
+        if {"scratch", "mlm"} <= set(self.variants):  # (a) vs (b): the same network
+            differ = [
+                k for k in ARCHITECTURE if getattr(self.model, k) != getattr(self.mlm.model, k)
+            ]
+            require(
+                not differ,
+                f"model and mlm.model must be the same network for (a) vs (b); they differ in "
+                f"{', '.join(differ)} (set both: --set model.layers=6 --set mlm.model.layers=6)",
+            )
 
 
 SMOKE_BERT = {"hidden": 16, "layers": 2, "heads": 2, "intermediate": 32, "max_positions": 64}
@@ -199,6 +212,7 @@ def bert_mlm(cfg: MlmRunConfig, ctx: RunContext) -> None:
     model, info = pretrain_mlm(cfg, cfg.pretrain, reviews, data, ctx, log_history=True)
     log_model(ctx, model, arch="bert", layers=cfg.pretrain.model.layers)
     ctx.log_metrics("pretrain", _pretrain_facts(info))
+    _mlm_curves(ctx, info, cfg.pretrain.curve_every)
     ctx.log_artifact("tokenizer.json", lambda p: tokenizer.save(str(p)), "the WordPiece tokenizer")
     ctx.log_artifact(
         "encoder.pt",
@@ -206,6 +220,29 @@ def bert_mlm(cfg: MlmRunConfig, ctx: RunContext) -> None:
         "the pretrained encoder's weights (load into tamrin.models.bert.BertEncoder)",
     )
     _fill_in_table(ctx, model, data, cfg, cfg.pretrain.rate)
+
+
+def _mlm_curves(ctx: RunContext, info: dict[str, Any], every: int) -> None:
+    """Training loss and masked-token accuracy per `every` steps, the val point(s) beside."""
+    curve = info.get("curve") or []
+    if not curve:
+        return
+    steps = [float(p["step"]) for p in curve]
+    for key, label in (("loss", "cross-entropy"), ("acc", "masked-token accuracy")):
+        ctx.log_plot(
+            f"mlm_{key}",
+            "lines",
+            LinesInfo(
+                steps,
+                {f"train (mean of {every} steps)": [p[key] for p in curve]},
+                xlabel="step",
+                ylabel=label,
+                title=f"MLM {label} during pretraining (val after the epoch: "
+                f"{info.get('val_' + key, float('nan')):.3f})",
+            ),
+            f"MLM training {label} per {every} steps; the validation value (fixed mask on the "
+            "held-out reviews) is in the title and in history.csv.",
+        )
 
 
 def _pretrain_facts(info: dict[str, Any]) -> dict[str, Any]:
@@ -234,13 +271,13 @@ def _fill_in_table(
         forced[positions] = data.specials.mask  # show the [MASK] case
         guesses = fill_masks(model, forced, positions, top=3)
         for pos, guess in zip(positions, guesses, strict=True):
-            left = tok.decode(forced[max(1, pos - 6) : pos].tolist())  # type: ignore[attr-defined]
-            right = tok.decode(forced[pos + 1 : pos + 5].tolist())  # type: ignore[attr-defined]
+            left = tok.decode(forced[max(1, pos - 6) : pos].tolist())
+            right = tok.decode(forced[pos + 1 : pos + 5].tolist())
             rows.append(
                 [
                     f"{left} [MASK] {right}",
-                    tok.id_to_token(int(ids[pos])),  # type: ignore[attr-defined]
-                    ", ".join(f"{tok.id_to_token(t)} {p:.2f}" for t, p in guess),  # type: ignore[attr-defined]
+                    tok.id_to_token(int(ids[pos])),
+                    ", ".join(f"{tok.id_to_token(t)} {p:.2f}" for t, p in guess),
                 ]
             )
     ctx.log_table(
@@ -457,7 +494,7 @@ def _score(
         best_net = max(networks, key=lambda n: scores[n]["val_acc"])
         ctx.log_metrics("predict", {"fit": best_net, "val_acc": scores[best_net]["val_acc"]})
         _record(ctx, trained[best_net], best_net, cfg)
-        _example(ctx, cfg, trained[best_net], best_net)
+        _example(ctx, cfg, trained, best_net)
 
 
 def _std(values: np.ndarray) -> float:
@@ -471,7 +508,8 @@ def _variant(fit: str) -> str:
 
 def _summary_table(ctx: RunContext, cfg: SentimentConfig, scores: dict[str, dict]) -> None:
     """Per variant: test accuracy / F1 / AUC as mean ± std over its seeds, times, budget."""
-    rows, summary = [], {}
+    rows: list[list[Any]] = []
+    summary: dict[str, Any] = {}
     for variant in VARIANTS:
         fits = [s for n, s in scores.items() if _variant(n) == variant]
         if not fits:
@@ -488,7 +526,7 @@ def _summary_table(ctx: RunContext, cfg: SentimentConfig, scores: dict[str, dict
             "val_acc_mean": float(np.mean([f["val_acc"] for f in fits])),
             "train_time_s_mean": float(np.mean([f["train_time_s"] for f in fits])),
         }
-        tokens = [f.get("tokens_per_s") for f in fits if f.get("tokens_per_s")]
+        tokens = [float(f["tokens_per_s"]) for f in fits if f.get("tokens_per_s")]
         budget = f"{fits[0]['train_reviews']} reviews" + (
             f" × {fits[0]['max_len']} tokens × {fits[0]['epochs']} ep"
             if "max_len" in fits[0]
@@ -589,12 +627,12 @@ def _record(ctx: RunContext, entry: dict[str, Any], fit: str, cfg: SentimentConf
         "tokenizer.json",
         lambda p: data.tokenizer.save(str(p)),
         "the tokenizer of the selected model",
-    )  # type: ignore[attr-defined]
+    )
     model = entry["model"]
     ctx.log_inference(
         {
             "format": 1,
-            "model": "bert",
+            "model": "bert-prenorm" if model.encoder.cfg.norm_first else "bert",
             "model_config": to_dict(model.encoder.cfg),
             "task": "text",
             "in_shape": [data.vocab_size, data.max_len],
@@ -610,29 +648,42 @@ def _record(ctx: RunContext, entry: dict[str, Any], fit: str, cfg: SentimentConf
     )
 
 
-def _example(ctx: RunContext, cfg: SentimentConfig, entry: dict[str, Any], fit: str) -> None:
-    """HW5's sentence: p(positive) and its attention page (+ a screenshot when Chromium is)."""
-    data: Encoded = entry["data"]
-    model = entry["model"]
-    ids = wordpiece.encode_texts(
-        data.tokenizer, [cfg.sentence], max_len=data.max_len, head=cfg.head
-    )
-    length = int((ids != data.specials.pad).sum())
-    ids = ids[:, :length]
-    model.eval()
-    with torch.no_grad():
-        p = float(model(ids).float().softmax(1)[0, 1])
-        attention = model.attention(ids)[0]  # (layers, heads, L, L)
-    tokens = [data.tokenizer.id_to_token(int(t)) for t in ids[0]]  # type: ignore[attr-defined]
-    ctx.log_metrics("example", {"sentence": cfg.sentence, "p_positive": p, "fit": fit})
-    note = f"{LABELS[_variant(fit)]} ({fit}): p(positive) = {p:.3f}"
-    page = ctx.log_artifact(
-        "attention.html",
-        lambda path: write_attention_page(path, tokens, attention, title=cfg.sentence, note=note),
-        "attention viewer (head view and model view) for the example sentence; opens offline",
-    )
-    ctx.log_image(
-        "attention_view",
-        lambda png: screenshot_page(page, png),
-        f"The attention viewer (artifacts/attention.html) for “{cfg.sentence}”: {note}.",
-    )
+def _example(
+    ctx: RunContext, cfg: SentimentConfig, trained: dict[str, dict[str, Any]], selected: str
+) -> None:
+    """HW5's sentence under every network (its first seed): p(positive) and an attention page
+    each; the selected network's page is also the report's screenshot (where Chromium is)."""
+    shown = [
+        n for n, e in trained.items() if e["data"] is not None and not n.endswith(("-s1", "-s2"))
+    ]
+    facts: dict[str, Any] = {"sentence": cfg.sentence, "fit": selected}
+    for fit in sorted(shown, key=lambda n: n != selected):  # the selected one first
+        data: Encoded = trained[fit]["data"]
+        model = trained[fit]["model"]
+        ids = wordpiece.encode_texts(
+            data.tokenizer, [cfg.sentence], max_len=data.max_len, head=cfg.head
+        )
+        ids = ids[:, : int((ids != data.specials.pad).sum())]
+        model.eval()
+        with torch.no_grad():
+            p = float(model(ids).float().softmax(1)[0, 1])
+            attention = model.attention(ids)[0]  # (layers, heads, L, L)
+        tokens = [str(data.tokenizer.id_to_token(int(t))) for t in ids[0]]
+        facts["p_positive" if fit == selected else f"p_positive_{fit}"] = p
+        note = f"{LABELS[_variant(fit)]} ({fit}): p(positive) = {p:.3f}"
+
+        def page_at(path: Path, tokens: list[str] = tokens, weights: Any = attention,
+                    note: str = note) -> None:  # fmt: skip
+            write_attention_page(path, tokens, weights, title=cfg.sentence, note=note)
+
+        name = "attention.html" if fit == selected else f"attention-{fit}.html"
+        page = ctx.log_artifact(
+            name, page_at, f"attention viewer (head and model view), {note}; opens offline"
+        )
+        if fit == selected:
+            ctx.log_image(
+                "attention_view",
+                lambda png, page=page: screenshot_page(page, png),
+                f"The attention viewer (artifacts/{name}) for “{cfg.sentence}”: {note}.",
+            )
+    ctx.log_metrics("example", facts)

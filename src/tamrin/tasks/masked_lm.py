@@ -29,12 +29,16 @@ from tamrin.train.pretrained import PretrainedCache, cache_key
 
 
 def _mlm_train() -> TrainConfig:
-    """AdamW with warm-up then decay (BERT's recipe), one pass over the ~72k reviews."""
+    """AdamW with warm-up then decay, one pass over the ~72k reviews, at the learning rate a
+    pre-norm BERT takes (1e-3, as Geiping & Goldstein's "Cramming"): BERT's post-norm at 5e-4,
+    batch 64, measured here first, ended its epoch at 0.138 masked-token accuracy on val and
+    gave imdb-sentiment's (b) nothing over (a) (val 0.806-0.819 vs 0.818-0.820, 3 seeds).
+    Batches of 32: 1.4x the tokens/s of 64 on this CPU, and twice the steps."""
     return TrainConfig(
         epochs=1,
-        batch_size=64,
+        batch_size=32,
         optimizer="adamw",
-        lr=5e-4,
+        lr=1e-3,
         weight_decay=0.01,
         scheduler="onecycle",
         warmup=0.06,
@@ -47,15 +51,21 @@ def _mlm_train() -> TrainConfig:
 
 @dataclass
 class MlmSettings:
-    """What the pretrained encoder depends on besides the data (the cache key covers it)."""
+    """What the pretrained encoder depends on besides the data (the cache key covers it).
 
-    model: BertConfig = field(default_factory=BertConfig)
+    The default network is pre-norm (stable at a high learning rate) without dropout (one pass
+    over the corpus does not overfit; "Cramming" drops it too); fine-tuning adds dropout back.
+    """
+
+    model: BertConfig = field(default_factory=lambda: BertConfig(norm_first=True, dropout=0.0))
     train: TrainConfig = field(default_factory=_mlm_train)
     rate: float = 0.15  # tokens chosen per sequence (80 % [MASK], 10 % random, 10 % kept)
+    curve_every: int = 50  # steps per point of the training curve (0: none)
     seed: int = 0  # the pretraining's seed (kept across run seeds: one cached encoder)
 
     def validate(self) -> None:
         require(0 < self.rate < 1, f"rate must be in (0, 1); got {self.rate}")
+        require(self.curve_every >= 0, f"curve_every must be >= 0; got {self.curve_every}")
 
 
 def masking(data: Encoded, rate: float) -> Masking:
@@ -88,7 +98,7 @@ def settings(data_cfg: ImdbData, mlm: MlmSettings, data: Encoded) -> dict[str, A
         "model": to_dict(mlm.model),
         "train": to_dict(mlm.train),
         "rate": mlm.rate,
-        "seed": mlm.seed,
+        "seed": mlm.seed,  # (curve_every changes what is logged, not the weights)
     }
 
 
@@ -139,13 +149,14 @@ def pretrain_mlm(
         Batches({"ids": ids}, ShuffleSampler(len(ids), mlm.train.batch_size, seed=mlm.seed)), rule
     )
     amp = precision_dtype(mlm.train, ctx)
+    objective = MaskedLM(every=mlm.curve_every)
     with _seeded(mlm.seed):
         result = train(
             model,
             batches,  # type: ignore[arg-type]
             mlm.train,
             ctx,
-            objective=MaskedLM(),
+            objective=objective,
             validate=mlm_validator(data.val_ids, rule, mlm.train.eval_batch_size, amp),
             name="" if log_history else "mlm",
             log_history=log_history,
@@ -157,6 +168,7 @@ def pretrain_mlm(
         "cached": False,
         "key": key,
         "history": result.history,
+        "curve": objective.curve,
         "status": result.status,
         "epochs_run": result.epochs_run,
         "train_time_s": result.train_time_s,

@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ class Reviews:
 class Encoded:
     """Token ids of every split for one tokenizer."""
 
-    tokenizer: object  # tokenizers.Tokenizer
+    tokenizer: Any  # tokenizers.Tokenizer
     specials: wordpiece.SpecialIds
     train_ids: torch.Tensor  # (N, max_len) int64
     train_y: torch.Tensor
@@ -90,7 +91,7 @@ class Encoded:
 
     @property
     def vocab_size(self) -> int:
-        return int(self.tokenizer.get_vocab_size())  # type: ignore[attr-defined]
+        return int(self.tokenizer.get_vocab_size())
 
     @property
     def max_len(self) -> int:
@@ -122,7 +123,7 @@ def pretraining_texts(reviews: Reviews) -> list[str]:
     return list(reviews.train.texts) + list(reviews.unsup.texts if reviews.unsup else [])
 
 
-def our_tokenizer(cfg: ImdbData, reviews: Reviews) -> object:
+def our_tokenizer(cfg: ImdbData, reviews: Reviews) -> Any:
     """The WordPiece tokenizer trained on train + unsup text, from the cache when it exists."""
     return wordpiece.train_wordpiece(
         pretraining_texts(reviews),
@@ -133,7 +134,7 @@ def our_tokenizer(cfg: ImdbData, reviews: Reviews) -> object:
 
 
 def encode(
-    cfg: ImdbData, reviews: Reviews, tokenizer: object, *, max_len: int | None = None
+    cfg: ImdbData, reviews: Reviews, tokenizer: Any, *, max_len: int | None = None
 ) -> Encoded:
     """Every split's ids under `tokenizer`, head + tail truncated to `max_len`."""
     length = max_len or cfg.max_len

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tamrin.data.batches import Batch, Batches, generator
+from tamrin.data.batches import Batches, generator
 from tamrin.train.inference import autocast
-from tamrin.train.objectives import StepOutput
+from tamrin.train.objectives import Batch, StepOutput
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,40 @@ class MaskedTokens:
 
 
 class MaskedLM:
-    """Cross-entropy of `model.masked_logits(ids, chosen)` against the original ids there."""
+    """Cross-entropy of `model.masked_logits(ids, chosen)` against the original ids there.
 
-    def __init__(self, field: str = "ids") -> None:
-        self.field = field
+    With `every` > 0 it also keeps a training curve: the mean loss and masked-token accuracy
+    of each `every` steps (`curve`: [{"step", "loss", "acc"}]), for a pretraining that runs one
+    epoch and so has one history row. Steps count from this object's creation: a resumed fit's
+    curve starts again at the resumed batch.
+    """
+
+    def __init__(self, field: str = "ids", *, every: int = 0) -> None:
+        self.field, self.every = field, every
+        self.curve: list[dict[str, float]] = []
+        self._steps = 0
+        self._window: list[torch.Tensor] = []  # (loss sum, hits, count) per step, detached
 
     def step(self, model: nn.Module, batch: Batch) -> StepOutput:
         chosen = batch["chosen"]
         logits = model.masked_logits(batch[self.field], chosen)  # type: ignore[operator]
         target = batch["target"][chosen]
         loss = F.cross_entropy(logits.float(), target)
-        acc = (logits.detach().argmax(1) == target).double().mean()
-        return StepOutput(loss, {"acc": acc}, int(target.numel()))
+        hits = logits.detach().argmax(1) == target
+        if self.every:
+            self._record(loss.detach(), hits)
+        return StepOutput(loss, {"acc": hits.double().mean()}, int(target.numel()))
+
+    def _record(self, loss: torch.Tensor, hits: torch.Tensor) -> None:
+        n = hits.numel()
+        self._window.append(torch.stack([loss * n, hits.sum().to(loss.dtype), loss.new_tensor(n)]))
+        self._steps += 1
+        if self._steps % self.every == 0:
+            total, right, count = torch.stack(self._window).sum(0).tolist()  # one sync per window
+            self.curve.append(
+                {"step": self._steps, "loss": total / max(count, 1), "acc": right / max(count, 1)}
+            )
+            self._window = []
 
     def epoch_end(self) -> dict[str, float]:
         return {}
