@@ -121,9 +121,7 @@ class SentimentConfig(ImdbData):
 
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # tfidf scratch mlm minilm
     seeds: int = 3  # seeds of (a) and (b) in one run (mean ± std in the report)
-    model: BertConfig = field(  # (a) and (b): bert-mlm's network, with fine-tuning's dropout
-        default_factory=lambda: BertConfig(norm_first=True)
-    )
+    model: BertConfig = field(default_factory=BertConfig)  # (a) and (b): bert-mlm's network
     train: TrainConfig = field(default_factory=_finetune_train)  # (a) and (b)
     mlm: MlmSettings = field(default_factory=MlmSettings)  # (b)'s pretraining (cache key)
     minilm: str = "minilm"  # (c): the checkpoint (a known name or a BERT folder)
