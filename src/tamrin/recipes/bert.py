@@ -679,9 +679,13 @@ def _example(
             name, page_at, f"attention viewer (head and model view), {note}; opens offline"
         )
         if fit == selected:
+
+            def shot(png: Path, page: Path = page) -> bool:
+                return screenshot_page(page, png)
+
             ctx.log_image(
                 "attention_view",
-                lambda png, page=page: screenshot_page(page, png),
+                shot,
                 f"The attention viewer (artifacts/{name}) for “{cfg.sentence}”: {note}.",
             )
     ctx.log_metrics("example", facts)
