@@ -29,9 +29,7 @@ BERT for text classification?" (head + tail truncation).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +58,7 @@ from tamrin.tasks.text_classification import (
     train_text,
 )
 from tamrin.tasks.training import log_model, precision_dtype
+from tamrin.train.checkpoint import seeded
 from tamrin.train.hf_checkpoint import load_bert, tokenizer_file
 from tamrin.train.mlm import fill_masks, mask_tokens
 from tamrin.train.optim import TrainConfig
@@ -176,13 +175,6 @@ def _smoke(cfg: Any) -> Any:
     for train in (cfg.train, cfg.minilm_train):
         train.epochs, train.max_batches, train.batch_size = 1, 2, 8
     return cfg
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _needs_minilm(cfg: Any) -> bool:
@@ -323,7 +315,7 @@ def imdb_sentiment(cfg: SentimentConfig, ctx: RunContext) -> None:
             continue
         for k in range(cfg.seeds):
             seed = ctx.seed * cfg.seeds + k
-            with _seeded(seed):
+            with seeded(seed):
                 model = BertClassifier(
                     BertConfig(**{**to_dict(cfg.model), "vocab_size": small.vocab_size}), 2
                 )
@@ -363,7 +355,7 @@ def _fit(
     seed: int,
     amp: torch.dtype | None,
 ) -> dict[str, Any]:
-    with _seeded(seed):
+    with seeded(seed):
         result = train_text(model, data, train_cfg, ctx, amp=amp, name=name, seed=seed)
     steps = -(-len(data.train_y) // train_cfg.batch_size)  # batches per epoch
     steps = min(steps, train_cfg.max_batches or steps)
@@ -395,7 +387,7 @@ def _fit_minilm(
         encode(cfg, reviews, tokenizer, max_len=cfg.minilm_max_len), cfg.minilm_reviews,
         cfg.split_seed,
     )  # fmt: skip
-    with _seeded(ctx.seed):
+    with seeded(ctx.seed):
         model = BertClassifier(model_cfg, 2)
     model.encoder.load_state_dict(state)
     return _fit(model, data, cfg.minilm_train, ctx, "minilm", ctx.seed, amp)

@@ -17,7 +17,7 @@ The pieces the three recipes share (`tamrin.recipes.rotation`):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from tamrin.models.rotnet import CoreConfig, RotationNet
 from tamrin.registry import RunContext
 from tamrin.tasks.classification import SplitConfig
 from tamrin.tasks.training import precision_dtype, train
+from tamrin.train.checkpoint import seeded
 from tamrin.train.fit import FitResult, Validator, classification_validator
 from tamrin.train.inference import classification_loss_acc, predict_logits
 from tamrin.train.objectives import Head, MultiTask
@@ -153,14 +154,6 @@ def pretrain_settings(cfg: FewLabelConfig, splits: ImageSplits) -> dict[str, Any
     }
 
 
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Torch's global RNG seeded with `seed` inside, restored after (the run's draws unmoved)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def core_config(cfg: FewLabelConfig) -> CoreConfig:
     """`cfg.model` for `cfg.core`: its arch pinned by the name, with the rotation head."""
     fixed = get_model_spec(cfg.core).fixed
@@ -169,7 +162,7 @@ def core_config(cfg: FewLabelConfig) -> CoreConfig:
 
 def build_core(cfg: FewLabelConfig, splits: ImageSplits, *, seed: int | None = None) -> RotationNet:
     """A fresh core with both heads; its weights drawn from `seed` (None: the run's RNG)."""
-    with _seeded(seed) if seed is not None else contextlib.nullcontext():
+    with seeded(seed) if seed is not None else contextlib.nullcontext():
         net = build_model(
             cfg.core, core_config(cfg), in_shape=splits.in_shape, out_dim=len(splits.classes)
         )
@@ -209,7 +202,7 @@ def pretrain_rotation(
     )
     batches = RotationBatches(images)
     amp = precision_dtype(cfg.pretrain, ctx)
-    with _seeded(cfg.pretrain_seed):
+    with seeded(cfg.pretrain_seed):
         result = train(
             net,
             batches,  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ determines it, so `bert-mlm` trains it once and `imdb-sentiment`'s variant (b) l
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from tamrin.models.bert import BertConfig, BertForMaskedLM
 from tamrin.registry import RunContext
 from tamrin.tasks.text_classification import Encoded, ImdbData, Reviews, pretraining_texts
 from tamrin.tasks.training import precision_dtype, train
+from tamrin.train.checkpoint import seeded
 from tamrin.train.mlm import MaskedLM, MaskedTokens, Masking, mlm_validator
 from tamrin.train.optim import TrainConfig
 from tamrin.train.pretrained import PretrainedCache, cache_key
@@ -110,13 +110,6 @@ def corpus_ids(data_cfg: ImdbData, reviews: Reviews, tokenizer: Any) -> torch.Te
     return encode_texts(tokenizer, texts, max_len=data_cfg.max_len, head=data_cfg.head)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int) -> Any:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def pretrain_mlm(
     data_cfg: ImdbData,
     mlm: MlmSettings,
@@ -134,7 +127,7 @@ def pretrain_mlm(
     model_cfg = BertConfig(**{**to_dict(mlm.model), "vocab_size": data.vocab_size})
     key_settings = settings(data_cfg, mlm, data)
     key = cache_key(key_settings)
-    with _seeded(mlm.seed):
+    with seeded(mlm.seed):
         model = BertForMaskedLM(model_cfg)
     kept = cache.load(key_settings)
     if kept is not None:
@@ -148,7 +141,7 @@ def pretrain_mlm(
     )
     amp = precision_dtype(mlm.train, ctx)
     objective = MaskedLM(every=mlm.curve_every)
-    with _seeded(mlm.seed):
+    with seeded(mlm.seed):
         result = train(
             model,
             batches,  # type: ignore[arg-type]
