@@ -46,7 +46,7 @@ EXPORT_INPUT = "float32 (N, C, H, W) pixels scaled to [0, 1] (uint8 / 255), chan
 # ----------------------------------------------------------------------------- model.json
 
 
-IMAGE_TASKS = ("classify", "embed")  # model.json tasks whose inputs are images
+IMAGE_TASKS = ("classify", "embed", "segment")  # model.json tasks whose inputs are images
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,8 @@ class Preprocessed(nn.Module):
     """The network with the run's preprocessing in front and its head behind.
 
     `forward(x)`: x float32 (N, C, H, W) pixels in [0, 1] -> (N, K) class probabilities
-    (softmax of the logits plus the run's logit offsets) or (N, D) embeddings.
+    (softmax of the logits plus the run's logit offsets), (N, D) embeddings, or a segmenter's
+    per-pixel class probabilities (N, K, H, W).
     `from_pixels(x)` is the same for uint8-scale floats in [0, 255].
     """
 
@@ -206,6 +207,7 @@ class Preprocessed(nn.Module):
         super().__init__()
         self.net = net
         self.classify = spec.task == "classify"
+        self.segment = spec.task == "segment"
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1))
         bias = spec.logit_bias if spec.logit_bias is not None else [0.0] * spec.out_dim
@@ -213,7 +215,9 @@ class Preprocessed(nn.Module):
 
     def from_pixels(self, x: torch.Tensor) -> torch.Tensor:
         mean, std, bias = (cast(torch.Tensor, b) for b in (self.mean, self.std, self.bias))
-        out = self.net((x - mean) / std)  # (N, K) or (N, D)
+        out = self.net((x - mean) / std)  # (N, K), (N, D) or (N, K, H, W)
+        if self.segment:
+            return torch.softmax(out, dim=1)
         return torch.softmax(out + bias, dim=1) if self.classify else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -311,8 +315,9 @@ class Predictor:
 
     @torch.inference_mode()
     def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
-        """(N, K) float32 class probabilities — or (N, D) embeddings for an embedding run —
-        of `images` (see `pixels` for the shapes and value ranges taken)."""
+        """(N, K) float32 class probabilities — (N, D) embeddings for an embedding run, (N, K,
+        H, W) per-pixel probabilities for a segmentation run — of `images` (see `pixels` for the
+        shapes and value ranges taken)."""
         x = pixels(images, self.spec)
         parts = [
             self.module.from_pixels(x[i : i + batch_size].to(self.device)).float().cpu()

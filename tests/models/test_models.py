@@ -54,6 +54,13 @@ def _inputs(name: str, shape: tuple[int, int, int], batch: int, seed: int = 0) -
     return story, torch.randint(1, OUT_DIM, (batch, question_words), generator=g)
 
 
+def _out(name: str, shape: tuple[int, ...], batch: int) -> tuple[int, ...]:
+    """The output shape: (B, out_dim), or per-pixel logits (B, out_dim, H, W) of a segmenter."""
+    if get_model_spec(name).task == "segment":
+        return (batch, OUT_DIM, *shape[1:])
+    return (batch, OUT_DIM)
+
+
 def _shape(name: str, key: str) -> tuple[int, int, int]:
     kind = get_model_spec(name).inputs
     return SHAPES[key] if kind == "image" else NON_IMAGE[kind]
@@ -67,7 +74,7 @@ def test_every_kind_of_model_is_registered() -> None:
 def test_forward_shape_and_finite(name: str, shape: tuple[int, int, int]) -> None:
     model = _smoke(name, shape)
     out = model(*_inputs(name, shape, 2))  # (B, C, H, W) or (story, question) -> (B, out_dim)
-    assert out.shape == (2, OUT_DIM)
+    assert out.shape == _out(name, shape, 2)
     assert torch.isfinite(out).all()
 
 
@@ -89,7 +96,7 @@ def test_train_and_eval_modes(name: str) -> None:
     x = _inputs(name, shape, 4)
     model.train()
     assert all(m.training for m in model.modules())
-    assert model(*x).shape == (4, OUT_DIM)
+    assert model(*x).shape == _out(name, shape, 4)
     model.eval()
     assert not any(m.training for m in model.modules())
     with torch.no_grad():

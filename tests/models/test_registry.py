@@ -127,6 +127,7 @@ def test_smoke_config_shrinks_the_model(name: str) -> None:
     spec = get_model_spec(name)
     assert spec.summary and spec.module.startswith("tamrin.models.")
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    full = build_model(name, in_shape=(1, 28, 28), out_dim=10)
-    small = build_model(name, spec.smoke_config(), in_shape=(1, 28, 28), out_dim=10)
+    # 32 x 32: a whole number of patches for every patch size (a segmenter: patch 8)
+    full = build_model(name, in_shape=(1, 32, 32), out_dim=10)
+    small = build_model(name, spec.smoke_config(), in_shape=(1, 32, 32), out_dim=10)
     assert count(small) < count(full) / 2

@@ -100,7 +100,8 @@ def _check_model(name: str, run_dir: Path) -> None:
             loaded.predict(np.zeros((1, 1, 1), np.uint8))
         return
     out = loaded.predict(np.zeros(spec["in_shape"], np.uint8))  # one image, (C, H, W)
-    assert out.shape == (1, spec["out_dim"]) and np.isfinite(out).all()
+    per_pixel = tuple(spec["in_shape"][1:]) if spec["task"] == "segment" else ()
+    assert out.shape == (1, spec["out_dim"], *per_pixel) and np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", RECIPES)

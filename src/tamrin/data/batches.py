@@ -363,3 +363,44 @@ class Batches:
                 for key, fn in self.augment.items():
                     batch[key] = fn(batch[key], gen)
             yield batch
+
+
+class DrawnBatches:
+    """`inner`'s batches with fields added by `draw(batch, gen)`, one generator per batch.
+
+    The generator is seeded by (seed, epoch, batch, `salt`), so a resumed run draws exactly what
+    it would have drawn (MLM's token masks, masked image modelling's patch masks). Has the
+    interface `fit` uses (`len`, `epoch`, `batch_size`, `num_samples`, `seed`, `data`).
+    """
+
+    def __init__(
+        self,
+        inner: Batches,
+        draw: Callable[[Mapping[str, torch.Tensor], torch.Generator], Mapping[str, torch.Tensor]],
+        *,
+        salt: int,
+    ) -> None:
+        self.inner, self.draw, self.salt = inner, draw, salt
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    @property
+    def num_samples(self) -> int:
+        return self.inner.num_samples
+
+    @property
+    def seed(self) -> int:
+        return self.inner.seed
+
+    @property
+    def data(self) -> dict[str, torch.Tensor]:
+        return self.inner.data
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Mapping[str, torch.Tensor]]:
+        for b, batch in enumerate(self.inner.epoch(epoch, start_batch), start=start_batch):
+            yield self.draw(batch, generator(self.seed, epoch, b, self.salt))

@@ -70,6 +70,7 @@ KIND_MODULES = (
     "tamrin.eval.word_figures",
     "tamrin.eval.matrix_figures",
     "tamrin.eval.memory_figures",
+    "tamrin.eval.vision_figures",
 )
 _kinds_loaded = False
 

@@ -16,7 +16,9 @@ from tamrin.models import (  # noqa: F401
     norm,
     resnet,
     rotnet,
+    segmenter,
     tunable,
+    vit,
 )
 from tamrin.models.registry import (
     ModelSpec,

@@ -8,7 +8,9 @@ from tamrin.recipes import (  # noqa: F401
     metric_learning,
     normalization,
     rotation,
+    segment,
     studies,
     tuning,
+    vit,
     word_vectors,
 )

@@ -10,14 +10,14 @@ positions (`BertForMaskedLM.masked_logits`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tamrin.data.batches import Batches, generator
+from tamrin.data.batches import Batches, DrawnBatches, generator
 from tamrin.train.inference import autocast
 from tamrin.train.objectives import Batch, StepOutput
 
@@ -54,41 +54,19 @@ def mask_tokens(
     return masked, chosen
 
 
-class MaskedTokens:
-    """Batches of `inner` (field `ids`) with a fresh mask each: fields ids, target, chosen.
-
-    Has the interface `fit` uses (`len`, `epoch`, `batch_size`, `num_samples`, `seed`).
-    """
+class MaskedTokens(DrawnBatches):
+    """Batches of `inner` (field `ids`) with a fresh mask each: fields ids, target, chosen."""
 
     def __init__(self, inner: Batches, masking: Masking, *, field: str = "ids") -> None:
         if field not in inner.data:
             raise ValueError(f"MaskedTokens: the batches have no field {field!r}")
-        self.inner, self.masking, self.field = inner, masking, field
+        self.masking, self.field = masking, field
+        super().__init__(inner, self._mask, salt=7)
 
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    @property
-    def batch_size(self) -> int:
-        return self.inner.batch_size
-
-    @property
-    def num_samples(self) -> int:
-        return self.inner.num_samples
-
-    @property
-    def seed(self) -> int:
-        return self.inner.seed
-
-    @property
-    def data(self) -> dict[str, torch.Tensor]:
-        return self.inner.data
-
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
-        for b, batch in enumerate(self.inner.epoch(epoch, start_batch), start=start_batch):
-            ids = batch[self.field]
-            masked, chosen = mask_tokens(ids, self.masking, generator(self.seed, epoch, b, 7))
-            yield {**batch, self.field: masked, "target": ids, "chosen": chosen}
+    def _mask(self, batch: Batch, gen: torch.Generator) -> Batch:
+        ids = batch[self.field]
+        masked, chosen = mask_tokens(ids, self.masking, gen)
+        return {**batch, self.field: masked, "target": ids, "chosen": chosen}
 
 
 class MaskedLM:
