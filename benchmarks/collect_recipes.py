@@ -1,6 +1,6 @@
 """Collect measured recipe runs into the shipped results file and the README's recipe table.
 
-    python benchmarks/collect_recipes.py [--readme] RUNS_DIR [RUNS_DIR ...]
+    python benchmarks/collect_recipes.py [--readme] [--keep] RUNS_DIR [RUNS_DIR ...]
 
 Reads every seed group `<recipe>/<stamp>-seeds*/summary.json` (written by `tamrin run NAME
 --seeds N`) under the RUNS_DIRs, and for recipes with no group there the newest finished
@@ -8,7 +8,9 @@ single run `<recipe>/<stamp>-s<seed>/`. A later RUNS_DIR's entry for the same (r
 replaces an earlier one. Writes `src/tamrin/measured.json` (what `tamrin list` shows) and
 `benchmarks/results/recipes.json` (the same rows), prints the Markdown table, and with
 `--readme` puts it between the `<!-- recipes:start -->` / `<!-- recipes:end -->` markers of
-README.md. Every number comes from the run folders; the paths are kept as provenance.
+README.md. Every number comes from the run folders; the paths are kept as provenance. With
+`--keep` the rows already in the shipped file stay unless a RUNS_DIR measures the same (recipe,
+data set) again: a new machine adds its runs without the folders earlier machines measured in.
 """
 
 from __future__ import annotations
@@ -218,12 +220,27 @@ def update_readme(text: str) -> None:
     README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
+def kept(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` and the shipped rows of (recipe, data set) pairs they do not measure, in order."""
+    new = {(r["recipe"], r["data"]) for r in rows}
+    old = [r for r in _read_rows(SHIPPED) if (r["recipe"], r["data"]) not in new]
+    order = {r.name: i for i, r in enumerate(registry.all_recipes())}
+    merged = [r for r in old if r["recipe"] in order] + rows
+    return sorted(merged, key=lambda r: (order.get(r["recipe"], 99), str(r["data"])))
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def main(argv: list[str]) -> None:
     write_readme = "--readme" in argv
-    roots = [Path(a) for a in argv if a != "--readme"]
+    roots = [Path(a) for a in argv if a not in ("--readme", "--keep")]
     if not roots:
         raise SystemExit(__doc__)
     rows = collect(roots)
+    if "--keep" in argv:
+        rows = kept(rows)
     for path in (SHIPPED, RESULTS):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rows, indent=1) + "\n")

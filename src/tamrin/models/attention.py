@@ -9,8 +9,10 @@ transformer stack these blocks.
 Masks are boolean with True = "may attend" (the convention of `F.scaled_dot_product_attention`;
 torch's `key_padding_mask` is the opposite), broadcastable to (batch, heads, queries, keys).
 When no weights are asked for, `MultiHeadAttention` calls torch's fused kernel (the same maths,
-measured several times faster on CPU than the written-out product); `need_weights=True` takes
-the written-out path, whose weights the attention viewer draws.
+measured several times faster on CPU than the written-out product in fp32) — except in bf16 on
+the CPU for sequences of at most `SHORT_BF16_CPU` tokens and with attention dropout, where the
+written-out product measured faster; `need_weights=True` takes the written-out path, whose
+weights the attention viewer draws.
 """
 
 from __future__ import annotations

@@ -111,6 +111,7 @@ def pretrain_mim(
             validate=validate,
             name="mim",
             log_history=False,
+            unit="patch",  # the step counts the hidden patches it scores
         )
     per_epoch = min(len(batches), mim.train.max_batches or len(batches)) * mim.train.batch_size
     info = {

@@ -186,8 +186,8 @@ def _transformers() -> Any:
         import transformers
     except ImportError:
         raise MissingDependencyError(
-            "Hugging Face BEiT segmenters need transformers: pip install 'transformers>=4.40' "
-            "safetensors"
+            "Hugging Face BEiT segmenters need transformers: pip install 'tamrin[vision]' "
+            "(transformers and safetensors)"
         ) from None
     return transformers
 
