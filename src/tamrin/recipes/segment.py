@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tamrin.config import require, to_dict
 from tamrin.data.batches import Batches, ShuffleSampler
@@ -37,7 +38,7 @@ from tamrin.models.segmenter import SegmenterConfig
 from tamrin.registry import RunContext, recipe
 from tamrin.tasks.segmentation import predict_masks, segmentation_validator
 from tamrin.tasks.training import log_model, run_precision, train
-from tamrin.train.objectives import Classify
+from tamrin.train.objectives import Classify, LossTerm
 from tamrin.train.optim import TrainConfig
 
 
@@ -71,6 +72,10 @@ class SegmentConfig:
     compose_seed: int = 0  # the scenes' seed (the same scenes for every training seed)
     model: SegmenterConfig = field(default_factory=SegmenterConfig)
     train: TrainConfig = field(default_factory=segment_train)
+    # ~93 % of the pixels are background: at weight 1 the measured six epochs learned foreground
+    # vs background (pixel accuracy 0.93) but hardly which digit (mIoU 0.18); < 1 shifts the loss
+    # toward the objects (not measured at full size)
+    background_weight: float = 1.0  # cross-entropy weight of background pixels (objects: 1)
     show: int = 6  # test canvases drawn with their masks
     hf_checkpoint: str = ""  # a BeitForSemanticSegmentation (Hub id or folder) to draw masks of
 
@@ -78,6 +83,10 @@ class SegmentConfig:
         require(
             1 <= self.min_objects <= self.max_objects,
             f"need 1 <= min_objects <= max_objects; got {self.min_objects}, {self.max_objects}",
+        )
+        require(
+            0 < self.background_weight <= 1,
+            f"background_weight must be in (0, 1]; got {self.background_weight}",
         )
         for name in ("train_images", "val_images", "test_images", "show"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1; got {getattr(self, name)}")
@@ -154,7 +163,14 @@ def segment(cfg: SegmentConfig, ctx: RunContext) -> None:
         {"x": x["train"], "y": y["train"]},
         ShuffleSampler(len(train_set), cfg.train.batch_size, seed=ctx.seed),
     )
-    objective = Classify()  # per-pixel cross-entropy; its "acc" is pixel accuracy
+    weight = torch.ones(len(classes), device=ctx.device)
+    weight[0] = cfg.background_weight
+
+    def weighted_ce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out, target, weight=weight.to(out.dtype))
+
+    # per-pixel cross-entropy, background down-weighted; its "acc" is pixel accuracy
+    objective = Classify({"ce": LossTerm(weighted_ce)})
     amp = run_precision(ctx, cfg.train, model, batches, objective).dtype
     validate = segmentation_validator(
         x["val"], y["val"], len(classes), cfg.train.eval_batch_size, amp
