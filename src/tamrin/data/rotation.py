@@ -14,11 +14,11 @@ randomness, so resume stays exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
-from tamrin.data.batches import Batch, Batches
+from tamrin.data.batches import Batch, Batches, DrawnBatches
 
 ROTATIONS = 4  # 0°, 90°, 180°, 270°
 DEGREES = (0, 90, 180, 270)
@@ -49,11 +49,11 @@ def all_rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return turned, labels
 
 
-class RotationBatches:
+class RotationBatches(DrawnBatches):
     """Each batch of `inner` in all four rotations: fields `x` (4B images) and `rot` (4B,).
 
-    Has the interface `fit` uses (`len`, `epoch`, `batch_size`, `num_samples`, `seed`).
-    `upright` names bool mask fields kept True only on the 0° copies.
+    A `DrawnBatches` whose draw is deterministic (it ignores the generator), with 4x the batch
+    size. `upright` names bool mask fields kept True only on the 0° copies.
     """
 
     def __init__(
@@ -64,28 +64,14 @@ class RotationBatches:
             raise ValueError(f"RotationBatches: the batches have no field(s) {missing}")
         if target in inner.data:
             raise ValueError(f"RotationBatches: field {target!r} exists already")
-        self.inner, self.image, self.target, self.upright = inner, image, target, tuple(upright)
-
-    def __len__(self) -> int:
-        return len(self.inner)
+        self.image, self.target, self.upright = image, target, tuple(upright)
+        super().__init__(inner, lambda batch, _gen: self.expand(batch), salt=13)
 
     @property
     def batch_size(self) -> int:
         return ROTATIONS * self.inner.batch_size
 
-    @property
-    def num_samples(self) -> int:
-        return self.inner.num_samples
-
-    @property
-    def seed(self) -> int:
-        return self.inner.seed
-
-    @property
-    def data(self) -> dict[str, torch.Tensor]:
-        return self.inner.data
-
-    def expand(self, batch: Batch) -> Batch:
+    def expand(self, batch: Mapping[str, torch.Tensor]) -> Batch:
         """One batch of B images -> 4B: all rotations, other fields repeated, masks upright."""
         x, rot = all_rotations(batch[self.image])
         out: Batch = {self.image: x, self.target: rot}
@@ -97,7 +83,3 @@ class RotationBatches:
                 repeated = repeated.bool() & (rot == 0)
             out[key] = repeated
         return out
-
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
-        for batch in self.inner.epoch(epoch, start_batch):
-            yield self.expand(batch)
