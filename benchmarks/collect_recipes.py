@@ -50,7 +50,8 @@ def _metric_key(recipe: registry.Recipe, data: str | None) -> str:
 
 def _overrides(recipe: registry.Recipe, meta: dict[str, Any]) -> dict[str, Any]:
     """The config values a run changed from the recipe's defaults (the data set aside)."""
-    default = C.flatten(C.to_dict(recipe.default_config()))
+    # through JSON, as config.json was written: a tuple default equals the list it became
+    default = C.flatten(json.loads(json.dumps(C.to_dict(recipe.default_config()))))
     ran = C.flatten(meta.get("config") or {})
     return {k: v for k, v in ran.items() if k != "data" and k in default and default[k] != v}
 
@@ -236,7 +237,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> None:
     write_readme = "--readme" in argv
     roots = [Path(a) for a in argv if a not in ("--readme", "--keep")]
-    if not roots:
+    if not roots or any(str(r).startswith("-") for r in roots):  # --help is no runs folder
         raise SystemExit(__doc__)
     rows = collect(roots)
     if "--keep" in argv:

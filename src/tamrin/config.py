@@ -207,7 +207,7 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"{key} must be a list; got {value!r}")
         item = args[0] if args else Any
         return (
-            type(value)(_check_type(f"{key}[]", v, item) for v in value)
+            tuple(_check_type(f"{key}[]", v, item) for v in value)  # a tuple field stays one
             if origin is tuple
             else [_check_type(f"{key}[]", v, item) for v in value]
         )

@@ -10,6 +10,7 @@ from tamrin.models import (  # noqa: F401
     cnn,
     embedding,
     factory,
+    fastnet,
     layers,
     memnet,
     mlp,

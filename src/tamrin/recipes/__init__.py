@@ -4,6 +4,7 @@ from tamrin.recipes import (  # noqa: F401
     babi,
     bert,
     classify,
+    fast,
     imbalanced,
     metric_learning,
     normalization,

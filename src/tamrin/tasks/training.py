@@ -13,6 +13,7 @@ from tamrin.registry import RunContext
 from tamrin.train.callbacks import Callback
 from tamrin.train.device import Precision, resolve_precision
 from tamrin.train.fit import FitResult, Validator, fit
+from tamrin.train.flops import compute_facts, matmul_peak, training_flops
 from tamrin.train.model_precision import choose_model_precision
 from tamrin.train.objectives import Classify, Objective
 from tamrin.train.optim import TrainConfig
@@ -104,7 +105,38 @@ def train(
         display=display,
     )
     ctx.log_fit(result, name=name)
+    log_compute(ctx, model, batches, train_cfg, result, objective, precision, name=name)
     return result
+
+
+def log_compute(
+    ctx: RunContext,
+    model: nn.Module,
+    batches: Batches,
+    train_cfg: TrainConfig,
+    result: FitResult,
+    objective: Objective | None,
+    precision: Precision,
+    *,
+    name: str = "",
+) -> None:
+    """metrics.json `compute` (or `compute_<name>`): FLOPs per training example, achieved
+    TFLOP/s and the share of this machine's matmul peak (`tamrin.train.flops`)."""
+    if result.epochs_run == 0:
+        return
+    first = next(iter(batches.epoch(0)))
+    step_flops, examples = training_flops(
+        model,
+        first,
+        objective or Classify(),
+        device=ctx.device,
+        amp=precision.dtype,
+        channels_last=train_cfg.channels_last,
+    )
+    steps = result.epochs_run * min(len(batches), train_cfg.max_batches or len(batches))
+    peak = matmul_peak() if ctx.device.type == "cpu" else None
+    facts = compute_facts(step_flops, examples, steps, result.train_time_s, precision.name, peak)
+    ctx.log_metrics(f"compute_{name}" if name else "compute", facts)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -11,9 +11,10 @@ A callback overrides any of:
                                            `stop_status` ("stopped_early"; Pruning: "pruned")
     state_dict() / load_state_dict(d)      saved in last.pt, so resume stays exact
 
-`EMA` (exponential moving average of the weights, validated and kept as best.pt) and `Pruning`
-(report each epoch's metric, stop when the pruner says so — Optuna's trial.report /
-trial.should_prune fit it) are the first two. Raising `KeyboardInterrupt` in `on_batch_end`
+`EMA` (exponential moving average of the weights, validated and kept as best.pt), `Lookahead`
+(slow weights pulled toward the fast ones every few steps, airbench-style) and `Pruning` (report
+each epoch's metric, stop when the pruner says so — Optuna's trial.report / trial.should_prune
+fit it) are the first three. Raising `KeyboardInterrupt` in `on_batch_end`
 acts like Ctrl-C: the state is saved and the run can be resumed.
 """
 
@@ -100,6 +101,51 @@ class EMA(Callback):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.shadow = state.get("shadow")
+
+
+class Lookahead(Callback):
+    """Lookahead with a rising pull (airbench94): every `every` steps the slow weights move
+    toward the fast ones and the fast ones are reset to them.
+
+    At step s of `total`, slow ← slow + (1 − d)·(fast − slow), fast ← slow, with
+    d = base^every · (s / total)^3: early on (d ≈ 0) the slow weights simply follow, late in
+    training they average over the last steps; the final step copies the slow weights in. Every
+    floating-point entry of the state dict moves (BatchNorm statistics too), as in airbench.
+    `total` is the run's optimizer steps; the slow weights are saved in last.pt for resume.
+    """
+
+    def __init__(self, total: int, steps_per_epoch: int, every: int = 5, base: float = 0.95):
+        if total < 1 or steps_per_epoch < 1 or every < 1 or not 0 < base <= 1:
+            raise ValueError(
+                f"Lookahead needs total, steps_per_epoch, every >= 1 and base in (0, 1]; got "
+                f"{total}, {steps_per_epoch}, {every}, {base}"
+            )
+        self.total, self.per_epoch, self.every, self.base = total, steps_per_epoch, every, base
+        self.slow: dict[str, torch.Tensor] | None = None
+
+    def decay(self, step: int) -> float:
+        """The weight kept by the slow copy at optimizer step `step` (1-based)."""
+        return self.base**self.every * (step / self.total) ** 3
+
+    @torch.no_grad()
+    def on_batch_end(self, model: nn.Module, epoch: int, batch: int) -> None:
+        state = model.state_dict()
+        if self.slow is None:
+            self.slow = {k: v.detach().clone() for k, v in state.items()}
+        step = epoch * self.per_epoch + batch + 1
+        if step % self.every and step != self.total:
+            return
+        d = 1.0 if step >= self.total else self.decay(step)
+        for k, v in state.items():
+            if v.dtype.is_floating_point:
+                self.slow[k].lerp_(v, 1 - d)
+                v.copy_(self.slow[k])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"slow": self.slow}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.slow = state.get("slow")
 
 
 class Pruning(Callback):

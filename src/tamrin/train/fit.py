@@ -37,7 +37,7 @@ from tamrin.train.inference import (
     prefers_channels_last,
 )
 from tamrin.train.objectives import Classify, Objective
-from tamrin.train.optim import TrainConfig, build_optimizer, build_scheduler
+from tamrin.train.optim import TrainConfig, build_optimizer, build_scheduler, trainable_groups
 
 Validator = Callable[[nn.Module], Mapping[str, float]]  # model -> {"val_loss": .., "val_acc": ..}
 LOG_EVERY = 50  # batches between host syncs (NaN check)
@@ -123,10 +123,12 @@ def fit(
     nhwc = cfg.channels_last and prefers_channels_last(model)
     if nhwc:  # NHWC lets oneDNN/cuDNN pick faster convolution kernels
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if cfg.compile:  # in place: forward is compiled, the state dict's keys stay as they are
+        model.compile()
     objective = objective or Classify(label_smoothing=cfg.label_smoothing)
     callbacks = list(callbacks)
     steps = min(len(train), cfg.max_batches or len(train))
-    opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    opt = build_optimizer(trainable_groups(model), cfg)
     sched = build_scheduler(opt, cfg, steps)
     mode = cfg.select_mode
     state: dict[str, Any] = {
@@ -251,7 +253,8 @@ def fit(
                 cb.before_validate(model)
             if validate is not None:
                 row.update({k: float(v) for k, v in validate(model).items()})
-            row["lr"] = opt.param_groups[0]["lr"]
+            group = opt.param_groups[-1]  # groups with scales: the unscaled rate is the config's
+            row["lr"] = group["lr"] / group.get("lr_scale", 1.0)
             row["seconds"] = elapsed_before + time.perf_counter() - t0
             state["history"].append(row)
             value = row.get(cfg.select, float("nan"))
