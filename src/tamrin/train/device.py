@@ -217,12 +217,7 @@ def cached_probe(
     and written there (atomically; a read-only or damaged cache only costs the re-measurement)."""
     path = path or probe_cache_path()
     key = probe_key(cpu, threads)
-    try:
-        entries = json.loads(path.read_text())
-        if not isinstance(entries, dict):
-            entries = {}
-    except (OSError, ValueError):
-        entries = {}
+    entries = read_cache(path)
     hit = entries.get(key)
     if isinstance(hit, dict) and "matmul_speedup" in hit and "conv_speedup" in hit:
         return {k: float(v) for k, v in hit.items()}
@@ -230,12 +225,26 @@ def cached_probe(
     with contextlib.suppress(OSError, AttributeError):  # the load while measuring, for the record
         result["loadavg_1m"] = os.getloadavg()[0]
     entries[key] = result
+    write_cache(path, entries)
+    return result
+
+
+def read_cache(path: Path) -> dict[str, Any]:
+    """A JSON cache file's entries; empty when it is missing, unreadable or not a mapping."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def write_cache(path: Path, entries: dict[str, Any]) -> None:
+    """Write a JSON cache atomically (temp file + rename); a read-only place is no error."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
         os.replace(tmp, path)
-    return result
 
 
 def check_precision(request: str) -> None:

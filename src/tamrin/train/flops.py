@@ -10,10 +10,7 @@ measured once per machine (cached beside the precision probe).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from tamrin.train.device import probe_cache_path, read_cpuinfo
+from tamrin.train.device import probe_cache_path, read_cache, read_cpuinfo, write_cache
 from tamrin.train.inference import autocast, batch_layout, prefers_channels_last
 from tamrin.train.objectives import Objective
 
@@ -95,22 +92,14 @@ def matmul_peak(path: Path | None = None) -> dict[str, float]:
     key = _peak_key()
     if key in _MEMO:  # one measurement per process even where every run has its own cache
         return dict(_MEMO[key])
-    try:
-        entries = json.loads(path.read_text())
-        entries = entries if isinstance(entries, dict) else {}
-    except (OSError, ValueError):
-        entries = {}
+    entries = read_cache(path)
     hit = entries.get(key)
     if isinstance(hit, dict) and "fp32_tflops" in hit and "bf16_tflops" in hit:
         _MEMO[key] = {k: float(v) for k, v in hit.items()}
         return dict(_MEMO[key])
     result = measure_matmul_peak()
     entries[key] = _MEMO[key] = result
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+    write_cache(path, entries)
     return result
 
 
