@@ -92,17 +92,15 @@ def time_to_accuracy(
     history: list[dict[str, float]], targets: tuple[float, ...]
 ) -> dict[str, float | None]:
     """Training seconds until val accuracy first reached each target (None: never)."""
-    out: dict[str, float | None] = {}
+    reached: dict[str, float | None] = {f"val_{round(t * 100)}_s": None for t in targets}
     elapsed = 0.0
-    reached: dict[float, float] = {}
     for row in history:
-        elapsed = row.get("seconds", 0.0) + elapsed
+        elapsed += row.get("seconds", 0.0)
         for t in targets:
-            if t not in reached and row.get("val_acc", 0.0) >= t:
-                reached[t] = elapsed
-    for t in targets:
-        out[f"val_{round(t * 100)}_s"] = reached.get(t)
-    return out
+            key = f"val_{round(t * 100)}_s"
+            if reached[key] is None and row.get("val_acc", 0.0) >= t:
+                reached[key] = elapsed
+    return reached
 
 
 @recipe(

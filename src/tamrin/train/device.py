@@ -238,8 +238,9 @@ def read_cache(path: Path) -> dict[str, Any]:
     return entries if isinstance(entries, dict) else {}
 
 
-def write_cache(path: Path, entries: dict[str, Any]) -> None:
-    """Write a JSON cache atomically (temp file + rename); a read-only place is no error."""
+def write_cache(path: Path, entries: Mapping[str, Any]) -> None:
+    """Write a JSON cache atomically (temp file + rename); a read-only place is no error (it
+    only costs a re-measurement next time). Shared by every probe's cache."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -15,16 +15,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from tamrin.train.device import Precision, probe_cache_path, read_cpuinfo
+from tamrin.train.device import (
+    Precision,
+    probe_cache_path,
+    read_cache,
+    read_cpuinfo,
+    write_cache,
+)
 from tamrin.train.inference import autocast, batch_layout, prefers_channels_last
 from tamrin.train.objectives import Objective
 
@@ -95,25 +99,6 @@ def _cache_path() -> Path:
     return probe_cache_path().with_name(MODEL_CACHE_FILE)
 
 
-def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_cache(path: Path, cache: Mapping[str, Any]) -> None:
-    """Atomic, and best effort: a read-only cache folder only costs a re-probe next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
 def choose_model_precision(
     machine: Precision,
     model: nn.Module,
@@ -132,13 +117,13 @@ def choose_model_precision(
         return machine
     key = model_key(model, batch, channels_last)
     path = _cache_path()
-    cache = _read_cache(path)
+    cache = read_cache(path)
     entry = cache.get(key)
     cached = isinstance(entry, dict) and "speedup" in entry
     if not cached:
         entry = probe_model(model, batch, objective, channels_last=channels_last)
         cache[key] = {**entry, "model": type(model).__name__}
-        _write_cache(path, cache)
+        write_cache(path, cache)
     speedup = float(entry["speedup"])  # type: ignore[index]
     how = "cached probe" if cached else "probe"
     if speedup >= MODEL_MIN_SPEEDUP:
