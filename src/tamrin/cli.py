@@ -46,7 +46,9 @@ RUN_EXAMPLES = """\
   tamrin run cifar10-lenet --help-config      every config key, value and meaning
   tamrin run cifar10-lenet --print-config > my.yaml
   tamrin run cifar10-lenet --config my.yaml   (after editing my.yaml)
-  tamrin run study-init --smoke --seeds 2     a study: variants × seeds, t-tests"""
+  tamrin run study-init --smoke --seeds 2     a study: variants × seeds, t-tests
+  tamrin run cifar10-lenet --nproc 2          two processes (DistributedDataParallel)
+  tamrin run cifar10-lenet --nproc 8 --nnodes 2 --rdzv-endpoint host1:29400   on each machine"""
 
 
 TUNE_EXAMPLES = """\
@@ -173,8 +175,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
     # an unknown name, key or value fails here, before the overrides are echoed
     config_file = None if is_study else args.config  # a study refuses --config (the runner)
     runner.resolve_config(recipe, overrides, smoke=args.smoke, config_file=config_file)
+    if _launched(args, study=is_study):
+        return
+    from tamrin.train.distributed import world_from_env
+
     for key, value in overrides.items():
-        print(f"override{' (every cell)' if is_study else ''}: {key} = {value!r}")
+        if world_from_env().is_main:  # torchrun's other ranks run this too: one echo
+            print(f"override{' (every cell)' if is_study else ''}: {key} = {value!r}")
     runner.run(
         args.name,
         overrides,
@@ -189,6 +196,49 @@ def _cmd_run(args: argparse.Namespace) -> None:
         workers=args.workers,
         tensorboard=args.tensorboard,
         origin=origin,
+    )
+
+
+def _launched(args: argparse.Namespace, *, study: bool = False) -> bool:
+    """Hand the command to torchrun when --nproc/--nnodes ask for processes (True: it ran)."""
+    import torch
+
+    from tamrin.launch import check_launch, launch, wants_launch
+
+    check_launch(args.nproc, args.nnodes, args.rdzv_endpoint)
+    if not wants_launch(args.nproc, args.nnodes, args.rdzv_endpoint):
+        return False
+    if study:
+        raise ConfigError(
+            f"{args.name} is a study: its cells run as separate processes (--workers N); "
+            f"--nproc trains one recipe's run in several processes"
+        )
+    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
+        gpus = torch.cuda.device_count()
+        if (args.nproc or 1) > gpus:
+            raise ConfigError(f"--nproc {args.nproc} on --device cuda, but {gpus} GPU(s) here")
+    code = launch(args.argv, args.nproc or 1, args.nnodes, args.rdzv_endpoint)
+    if code:
+        raise SystemExit(code)
+    return True
+
+
+def _add_launch(p: argparse.ArgumentParser) -> None:
+    """--nproc / --nnodes / --rdzv-endpoint: train in several processes through torchrun."""
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes on this machine (DistributedDataParallel via torchrun: "
+        "gloo on CPU, one GPU each on CUDA); the config's batch size stays the global one",
+    )
+    p.add_argument(
+        "--nnodes", type=int, metavar="M", help="machines in the run (each runs the same command)"
+    )
+    p.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="with --nnodes: where the machines meet (c10d rendezvous, e.g. host1:29400)",
     )
 
 
@@ -231,7 +281,7 @@ def _cmd_resume(args: argparse.Namespace) -> None:
 
     if is_study_dir(Path(args.run_dir)):
         resume_study(args.run_dir, quiet=args.quiet)
-    else:
+    elif not _launched(args):
         runner.resume(args.run_dir, quiet=args.quiet)
 
 
@@ -599,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the best configuration of a tamrin tune study (runs/tune/NAME); "
         "--set values still apply on top",
     )
+    _add_launch(p)
     p.add_argument("--help-config", action="store_true", help="print every config key and exit")
     p.add_argument(
         "--print-config",
@@ -662,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    _add_launch(p)
     p = add(
         "report",
         _cmd_report,
@@ -796,6 +848,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _enable_completion(parser)
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # --nproc re-runs it under torchrun
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(args, extra)}")
     try:

@@ -3,6 +3,10 @@
 runs/<recipe>/<YYYYmmdd-HHMMSS>-s<seed>/ holds config.json, history.csv, metrics.json,
 checkpoints/, predictions.npz, figures/, report.html, report.md. The recipe only logs through its
 `Run` context (tamrin.run_context); the runner and that context write every file.
+
+Under torchrun (`tamrin run RECIPE --nproc N`) every rank runs the recipe; rank 0 makes and
+writes the run folder, the others run in a private copy of it (made from rank 0's folder, so a
+resumed run starts from the same checkpoint everywhere) that is deleted at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +33,9 @@ from tamrin.errors import ConfigError, RunDirError, RunInterrupted, UserError
 from tamrin.registry import Recipe
 from tamrin.run_context import Run
 from tamrin.tensorboard import require as require_tensorboard
+from tamrin.train import distributed
+from tamrin.train.distributed import session
+from tamrin.train.distributed import world_from_env as distributed_env
 
 DEFAULT_OUT = Path("runs")
 
@@ -329,6 +337,11 @@ def run(
         # is a grid of runner runs, and this is the one name -> result dispatch.
         from tamrin.studies.grid import run_study
 
+        if distributed_env().distributed:
+            raise ConfigError(
+                f"{name} is a study: it runs its cells as separate processes (--workers); "
+                f"--nproc and torchrun apply to a recipe's run"
+            )
         return run_study(
             name,
             overrides,
@@ -347,22 +360,70 @@ def run(
     check_seeds(n_seeds)
     cfg = resolve_config(recipe, overrides, smoke=smoke, config_file=config_file)
     check_inputs(recipe, cfg, device=device, data_dir=data_dir)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(out)
-    results = []
-    for s in range(seed, seed + n_seeds):
-        run_dir = _new_run_dir(out, name, s, stamp)
-        _write_config(run_dir, recipe, cfg, s, device, smoke, data_dir, tensorboard, origin=origin)
-        try:
-            results.append(execute(run_dir, quiet=quiet))
-        except UserError:
-            _discard_unstarted(run_dir)
-            raise
-    if n_seeds == 1:
-        return results[0]
-    return _write_group(
-        out / name / f"{stamp}-seeds{seed}-{seed + n_seeds - 1}", recipe, results, quiet=quiet
-    )
+    with session(_device_type(device)) as world:
+        stamp = distributed.broadcast_object(datetime.now().strftime("%Y%m%d-%H%M%S"))
+        out = Path(out)
+        results = []
+        for s in range(seed, seed + n_seeds):
+            run_dir = None
+            if world.is_main:
+                run_dir = _new_run_dir(out, name, s, stamp)
+                _write_config(
+                    run_dir, recipe, cfg, s, device, smoke, data_dir, tensorboard, origin=origin
+                )
+            try:
+                results.append(_execute_on_every_rank(run_dir, quiet=quiet))
+            except UserError:
+                if run_dir is not None:
+                    _discard_unstarted(run_dir)
+                raise
+        if not world.is_main:
+            return None  # rank 0 holds the result; this rank's copy of the run is gone
+        if n_seeds == 1:
+            return results[0]
+        kept = [r for r in results if r is not None]  # rank 0: every seed's result
+        return _write_group(
+            out / name / f"{stamp}-seeds{seed}-{seed + n_seeds - 1}", recipe, kept, quiet=quiet
+        )
+
+
+def _device_type(device: str) -> str:
+    """'cuda' or 'cpu': what a --device request resolves to (picks the process group's backend)."""
+    from tamrin.train.device import resolve_device
+
+    return resolve_device(device).type
+
+
+def _execute_on_every_rank(run_dir: Path | None, *, quiet: bool) -> RunResult | None:
+    """`execute(run_dir)` on rank 0 (or a plain process); on other ranks, the same run in a
+    private temporary copy of rank 0's folder, without report or output (None returned)."""
+    world = distributed.active()
+    if not world.distributed:
+        assert run_dir is not None
+        return execute(run_dir, quiet=quiet)
+    files = distributed.broadcast_object(_folder_files(run_dir) if world.is_main else {})
+    if world.is_main:
+        assert run_dir is not None
+        return execute(run_dir, quiet=quiet)
+    with tempfile.TemporaryDirectory(prefix=f"tamrin-rank{world.rank}-") as tmp:
+        copy = Path(tmp) / "run"
+        for rel, data in files.items():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            (copy / rel).write_bytes(data)
+        with contextlib.suppress(RunInterrupted):  # rank 0 says how to resume
+            execute(copy, quiet=True, report=False)
+    return None
+
+
+def _folder_files(run_dir: Path | None) -> dict[str, bytes]:
+    """Every file under `run_dir` (config, history, checkpoints …) by relative path."""
+    if run_dir is None:
+        return {}
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _write_config(
@@ -465,7 +526,19 @@ def execute(
     if isinstance(requested, str) and not run_scoped:
         # the machine's answer; training refines it per model (tasks.training.run_precision)
         # and records that with scope "run", which a resumed run then keeps
-        meta["precision"] = {**resolve_precision(requested, dev).record(), "scope": "machine"}
+        meta["precision"] = distributed.on_main(
+            lambda: {**resolve_precision(requested, dev).record(), "scope": "machine"}
+        )
+    world = distributed.active()
+    if world.distributed:  # the latest launch's shape (a resumed run may use another)
+        meta["distributed"] = {
+            "world_size": world.size,
+            "processes_per_machine": world.local_size,
+            "backend": distributed.backend(dev.type),
+            "threads_per_process": torch.get_num_threads(),
+        }
+    else:
+        meta.pop("distributed", None)
     write_json(run_dir / "config.json", meta)
     C.seed_everything(meta["seed"])
     ctx = Run(
@@ -511,16 +584,19 @@ def execute(
     return result
 
 
-def resume(run_dir: str | Path, *, quiet: bool = False) -> RunResult:
-    """Continue a killed or interrupted run from its last checkpoint, in the same folder."""
+def resume(run_dir: str | Path, *, quiet: bool = False) -> RunResult | None:
+    """Continue a killed or interrupted run from its last checkpoint, in the same folder
+    (under torchrun: on every rank; ranks other than 0 get None)."""
     run_dir = Path(run_dir)
-    rundir.read_config(run_dir)
-    done = rundir.read_metrics(run_dir, missing_ok=True)
+    main = distributed_env().is_main  # other ranks (other machines) may not see the folder
+    meta = rundir.read_config(run_dir) if main or run_dir.is_dir() else {}
+    done = rundir.read_metrics(run_dir, missing_ok=True) if main else {}
     if done.get("status") in ("completed", "stopped_early", "pruned"):
         raise RunDirError(
             f"run {run_dir} already finished ({done['status']}); tamrin report rebuilds its report"
         )
-    return execute(run_dir, quiet=quiet)
+    with session(_device_type(meta.get("device_request", "auto"))) as world:
+        return _execute_on_every_rank(run_dir if world.is_main else None, quiet=quiet)
 
 
 def load_result(run_dir: str | Path) -> RunResult:

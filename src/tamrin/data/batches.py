@@ -15,14 +15,15 @@ tests/data/test_batches.py).
 Samplers: `ShuffleSampler` (seeded permutation per epoch, or in order), `BalancedSampler` (each
 class equally likely, with replacement), `PKSampler` (P classes × K images), `CycleSampler` (a
 fixed number of batches from a small pool, for few-label training), `MixSampler` (labelled +
-unlabelled examples in every batch, for few-label self-supervision) and
-`ShardedSampler` (the rank's part of another sampler's batch, for DistributedDataParallel).
+unlabelled examples in every batch, for few-label self-supervision) and `ShardedSampler` (the
+rank's part of another sampler's indices). `ShardedBatches` cuts the rank's part out of each
+finished (augmented) batch: what distributed training uses (see its docstring).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -404,3 +405,46 @@ class DrawnBatches:
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Mapping[str, torch.Tensor]]:
         for b, batch in enumerate(self.inner.epoch(epoch, start_batch), start=start_batch):
             yield self.draw(batch, generator(self.seed, epoch, b, self.salt))
+
+
+class ShardedBatches:
+    """Rank `rank`'s part of every batch of `inner`, cut after augmentation.
+
+    Each rank draws the same global batch, augmented (and masked, drawn …) exactly as one
+    process would, and keeps rows rank, rank + world, … of every field: `world` processes
+    then compute one process's step on the same global batch, so their trained weights equal
+    its weights (to the all-reduce's rounding). Cutting the indices instead (`ShardedSampler`)
+    would draw each rank's augmentation for a smaller batch, a different computation. The price
+    is that each rank indexes and augments the whole batch: a few per cent of a step. Rows are
+    dealt out in turn rather than in blocks so that batches with structure keep it on every
+    rank: the labelled rows `MixSampler` puts first, the classes of a `PKSampler` batch.
+    """
+
+    def __init__(self, inner: Any, rank: int, world: int) -> None:
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"need 0 <= rank < world; got rank {rank}, world {world}")
+        self.inner, self.rank, self.world = inner, rank, world
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    @property
+    def batch_size(self) -> int:
+        """The global batch (what the config sets; each rank holds about 1/world of it)."""
+        return int(self.inner.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.inner.num_samples)
+
+    @property
+    def seed(self) -> int:
+        return int(self.inner.seed)
+
+    @property
+    def data(self) -> Mapping[str, torch.Tensor]:
+        return self.inner.data
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        for batch in self.inner.epoch(epoch, start_batch):
+            yield {k: v[self.rank :: self.world] for k, v in batch.items()}

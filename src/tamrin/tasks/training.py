@@ -12,6 +12,7 @@ from tamrin.data.batches import Batches
 from tamrin.registry import RunContext
 from tamrin.train.callbacks import Callback
 from tamrin.train.device import Precision, resolve_precision
+from tamrin.train.distributed import active, on_main
 from tamrin.train.fit import FitResult, Validator, fit
 from tamrin.train.flops import compute_facts, matmul_peak, training_flops
 from tamrin.train.model_precision import choose_model_precision
@@ -40,16 +41,18 @@ def run_precision(
         name = recorded["name"]
         dtype = torch.bfloat16 if name == "bf16" else None
         return Precision(name, dtype, recorded.get("reason", ""), recorded.get("request", "auto"))
-    machine = resolve_precision(train_cfg.precision, ctx.device)
+    machine = on_main(lambda: resolve_precision(train_cfg.precision, ctx.device))
     if model is None or batches is None:
         return machine
     first = next(iter(batches.epoch(0)))  # batches are pure: this draws nothing from the run
-    chosen = choose_model_precision(
-        machine,
-        model.to(ctx.device),
-        first,
-        objective or Classify(),
-        channels_last=train_cfg.channels_last,
+    chosen = on_main(  # timed on rank 0 alone: every rank of a distributed run agrees
+        lambda: choose_model_precision(
+            machine,
+            model.to(ctx.device),
+            first,
+            objective or Classify(),
+            channels_last=train_cfg.channels_last,
+        )
     )
     ctx.record_precision({**chosen.record(), "scope": "run"})
     return chosen
@@ -122,7 +125,7 @@ def log_compute(
 ) -> None:
     """metrics.json `compute` (or `compute_<name>`): FLOPs per training example, achieved
     TFLOP/s and the share of this machine's matmul peak (`tamrin.train.flops`)."""
-    if result.epochs_run == 0:
+    if result.epochs_run == 0 or not active().is_main:  # other ranks' metrics are not kept
         return
     first = next(iter(batches.epoch(0)))
     step_flops, examples = training_flops(

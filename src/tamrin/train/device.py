@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from tamrin.errors import ConfigError, DeviceError, did_you_mean
+from tamrin.train.distributed import threads_per_rank, world_from_env
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 
@@ -32,7 +33,10 @@ def cpu_cores() -> int:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without CUDA is a DeviceError."""
+    """'auto' -> cuda if available else cpu; 'cuda' without CUDA is a DeviceError.
+
+    Under torchrun each process takes the GPU of its local rank, or its share of the cores.
+    """
     if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
         raise DeviceError(f"--device must be cpu, cuda or auto; got '{name}'")
     if name == "auto":
@@ -41,9 +45,12 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceError(
             "--device cuda was asked for but CUDA is not available here; use --device cpu (or auto)"
         )
+    world = world_from_env()
+    if name == "cuda" and world.distributed:
+        name = f"cuda:{world.local_rank}"  # torchrun: one GPU per process on each machine
     device = torch.device(name)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_cores())
+        torch.set_num_threads(threads_per_rank(cpu_cores(), world.local_size))
     return device
 
 

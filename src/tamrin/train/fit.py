@@ -8,6 +8,12 @@ parts; it never looks inside a batch or an output. Resume is exact on CPU: batch
 pure function of the seed (see `tamrin.data.batches`), and the checkpoint holds the model,
 optimizer, scheduler, RNG states, callback states, history, and — after Ctrl-C — the position
 and running sums inside the epoch.
+
+Under torchrun (`tamrin run --nproc N`) every rank runs this same loop: each takes its share of
+every global batch (`ShardedBatches`), DistributedDataParallel averages the gradients, each
+rank's loss is weighted by its share of the step's samples (so unequal shares still give the
+global mean), and the epoch's sums, the NaN and Ctrl-C checks and the stop decisions are agreed
+between ranks, so N processes train the weights one process would.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from tamrin.data.batches import Batches
+from tamrin.data.batches import Batches, ShardedBatches
 from tamrin.errors import RunInterrupted
 from tamrin.train import checkpoint as ckpt
+from tamrin.train import distributed
 from tamrin.train.callbacks import Callback
 from tamrin.train.display import TrainDisplay
 from tamrin.train.inference import (
@@ -127,6 +134,11 @@ def fit(
         model.compile()
     objective = objective or Classify(label_smoothing=cfg.label_smoothing)
     callbacks = list(callbacks)
+    world = distributed.active()
+    stepper: Any = model  # what the objective calls: the model, or its DDP replica
+    if world.distributed:
+        train = ShardedBatches(train, world.rank, world.size)  # type: ignore[assignment]
+        stepper = distributed.Replicated(model, device)
     steps = min(len(train), cfg.max_batches or len(train))
     opt = build_optimizer(trainable_groups(model), cfg)
     sched = build_scheduler(opt, cfg, steps)
@@ -152,6 +164,8 @@ def fit(
         for cb, cb_state in zip(callbacks, saved.get("callbacks") or [], strict=False):
             cb.load_state_dict(cb_state)
         state.update({k: saved[k] for k in state})
+        if state["sums"] is not None and not world.is_main:  # saved sums are global: rank 0's
+            state["sums"] = {k: v * 0 for k, v in state["sums"].items()}
     for cb in callbacks:
         cb.on_train_start(model, opt)
 
@@ -199,41 +213,61 @@ def fit(
             model.train()
             if display is not None:
                 display.epoch_start(epoch, batch=start_batch, samples=sums["count"])
+            pending_stop = False  # distributed: a stop request waits for the next agreed check
             for b, batch in enumerate(train.epoch(epoch, start_batch), start=start_batch):
                 if b >= steps:
                     break
                 batch = batch_layout(batch, nhwc)
                 with autocast(device, amp):
-                    out = objective.step(model, batch)
+                    out = objective.step(stepper, batch)
+                loss = out.loss
+                if world.distributed:  # DDP averages over ranks: weight by this rank's share
+                    total = distributed.all_reduce_sum(
+                        torch.tensor(float(out.count), device=device)
+                    )
+                    loss = loss * (world.size * out.count / total)
                 opt.zero_grad(set_to_none=True)
-                out.loss.backward()
+                loss.backward()
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
                 if sched is not None:
                     sched.step()
                 n = out.count
-                sums["loss"] += out.loss.detach().double() * n
-                for k, v in out.parts.items():
-                    if k not in sums:
-                        sums[k] = zero()
-                    sums[k] += v.detach().double() * n
-                sums["count"] += n
-                if (b + 1) % LOG_EVERY == 0 and not torch.isfinite(sums["loss"]).item():
+                if n:  # a rank's share of a tiny last batch may be empty (its loss is NaN)
+                    sums["loss"] += out.loss.detach().double() * n
+                    for k, v in out.parts.items():
+                        if k not in sums:
+                            sums[k] = zero()
+                        sums[k] += v.detach().double() * n
+                    sums["count"] += n
+                check = (b + 1) % LOG_EVERY == 0
+                nonfinite = check and not torch.isfinite(sums["loss"]).item()
+                if world.distributed and not check:
+                    nonfinite = False
+                elif world.distributed:
+                    (nonfinite,) = distributed.any_rank(nonfinite, device=device)
+                if nonfinite:
                     break  # handled below, after the loop
-                interrupted = stop.requested
+                interrupted = stop.requested or pending_stop
                 try:
                     for cb in callbacks:
                         cb.on_batch_end(model, epoch, b)
                 except KeyboardInterrupt:
                     interrupted = True
+                if world.distributed:  # every rank stops at the same batch, or none does
+                    pending_stop = interrupted
+                    agreed = check or b + 1 == steps
+                    interrupted = agreed and distributed.any_rank(interrupted, device=device)[0]
                 if display is not None:
                     display.batch_end(b + 1, sums)  # reads the sums every ~0.2 s, not per batch
                 if interrupted:
+                    sums = _global_sums(sums, world, device)
                     save(last, epoch, b + 1, sums, elapsed_before + time.perf_counter() - t0)
                     raise RunInterrupted(
                         f"interrupted at epoch {epoch + 1}, batch {b + 1}; state saved"
                     )
+            sums = _global_sums(sums, world, device)
             count = max(sums["count"], 1)
             train_loss = (sums["loss"] / count).item()
             train_s = time.perf_counter() - t0  # after the sync above: training only, no val
@@ -249,6 +283,7 @@ def fit(
                 {f"train_{k}": (v / count).item() for k, v in sums.items() if k not in _TOTALS}
             )
             row.update(objective.epoch_end())
+            distributed.average_buffers(model)  # BatchNorm statistics: one model on every rank
             for cb in callbacks:
                 cb.before_validate(model)
             if validate is not None:
@@ -256,6 +291,7 @@ def fit(
             group = opt.param_groups[-1]  # groups with scales: the unscaled rate is the config's
             row["lr"] = group["lr"] / group.get("lr_scale", 1.0)
             row["seconds"] = elapsed_before + time.perf_counter() - t0
+            row = distributed.broadcast_object(row)  # one history on every rank: rank 0's
             state["history"].append(row)
             value = row.get(cfg.select, float("nan"))
             if _improved(value, state["best_value"], mode):
@@ -269,7 +305,8 @@ def fit(
                 state["bad_epochs"] += 1
             for cb in callbacks:
                 cb.after_validate(model)
-            stops = [(cb, r) for cb in callbacks if (r := cb.on_epoch_end(model, row))]
+            stops = [(cb.stop_status, r) for cb in callbacks if (r := cb.on_epoch_end(model, row))]
+            stops = distributed.broadcast_object(stops)  # rank 0 decides for every rank
             state.update(epoch=epoch + 1, batch=0, sums=None, elapsed=0.0)
             save(last, epoch + 1, 0, None, 0.0)
             if on_epoch is not None:
@@ -277,7 +314,7 @@ def fit(
             if display is not None:
                 display.epoch_end(row, samples=sums["count"], train_seconds=train_s)
             if stops:
-                status = stops[0][0].stop_status
+                status = stops[0][0]
                 message = "; ".join(reason for _, reason in stops)
                 break
             if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
@@ -309,3 +346,27 @@ def fit(
 
 
 _TOTALS = ("loss", "count")  # accumulators that are not named parts
+
+
+def _global_sums(
+    sums: dict[str, Any], world: distributed.World, device: torch.device
+) -> dict[str, Any]:
+    """An epoch's running sums over every rank (the sums themselves in a plain run).
+
+    Ranks may have met different part names (a head with no labelled rows in a rank's share),
+    so the names are agreed first; the count travels as a float64 beside the sums.
+    """
+    if not world.distributed:
+        return sums
+    names = sorted(set().union(*distributed.all_gather_object(sorted(sums))) - {"count"})
+    stacked = torch.stack(
+        [
+            sums[k] if k in sums else torch.zeros((), dtype=torch.float64, device=device)
+            for k in names
+        ]
+        + [torch.tensor(float(sums["count"]), dtype=torch.float64, device=device)]
+    )
+    distributed.all_reduce_sum(stacked)
+    out: dict[str, Any] = dict(zip(names, stacked[:-1].unbind(), strict=True))
+    out["count"] = int(stacked[-1].item())
+    return out

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tamrin.train import distributed
+
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """torch.autocast when `dtype` is set, else a no-op context."""
@@ -49,9 +51,26 @@ def predict_logits(
 
     `x` may be several tensors with the same N, passed to the model together (a story and
     its question); `method` names another method of the model to batch instead of `forward`
-    (a memory network's `attention`).
+    (a memory network's `attention`). In a distributed run each rank scores its share of the
+    rows and every rank gets all N, each row scored once: exact metrics at any world size.
     """
     inputs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
+    n, world = inputs[0].shape[0], distributed.active()
+    if world.distributed and n >= world.size:  # each rank scores its rows; all get every row
+        start, stop = distributed.shard_bounds(n, world)
+        mine = _predict_rows(model, [t[start:stop] for t in inputs], batch_size, amp, method)
+        return distributed.gather_rows(mine, n)
+    return _predict_rows(model, inputs, batch_size, amp, method)
+
+
+def _predict_rows(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    batch_size: int,
+    amp: torch.dtype | None,
+    method: str | None,
+) -> torch.Tensor:
+    """`predict_logits` on this process's rows alone."""
     forward = getattr(model, method) if method else model
     was_training = model.training
     model.eval()
