@@ -213,7 +213,8 @@ def _launched(args: argparse.Namespace, *, study: bool = False) -> bool:
             f"{args.name} is a study: its cells run as separate processes (--workers N); "
             f"--nproc trains one recipe's run in several processes"
         )
-    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
+    device = getattr(args, "device", "auto")  # resume: the run's own, checked by the runner
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         gpus = torch.cuda.device_count()
         if (args.nproc or 1) > gpus:
             raise ConfigError(f"--nproc {args.nproc} on --device cuda, but {gpus} GPU(s) here")

@@ -1,0 +1,157 @@
+"""`tamrin run RECIPE --nproc 2` end to end on CPU (gloo on 127.0.0.1, through torchrun): the
+same numbers as one process, only rank 0 writes, and a killed 2-process run resumes.
+
+Weights agree to float32 all-reduce rounding (see tests/train/test_distributed.py); LeNet has no
+BatchNorm or dropout, whose per-rank statistics and masks one process cannot reproduce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tamrin import cli, launch, runner
+from tamrin.data import store
+from tamrin.errors import ConfigError
+
+OVERRIDES = {
+    "train.epochs": 6,
+    "train.max_batches": None,
+    "train.batch_size": 16,
+    "train.precision": "fp32",
+    "model.width": 0.5,
+}
+SETS = [a for k, v in OVERRIDES.items() for a in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture
+def workers_see_tiny_data(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """torchrun's workers load the tiny data's catalog (a script they start instead of
+    `-m tamrin`), and keep their private run copies under a temp folder the test can inspect."""
+    catalog = tmp_path / "catalog.pkl"
+    catalog.write_bytes(pickle.dumps(store.CATALOG))
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import pickle, sys\nfrom tamrin.data import store\n"
+        "store.CATALOG = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "from tamrin.cli import main\nsys.exit(main(sys.argv[2:]))\n"
+    )
+    monkeypatch.setattr(launch, "ENTRY", (str(script), str(catalog)))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    return [sys.executable, str(script), str(catalog)]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), children first."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def _numbers(run_dir: Path) -> dict:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = runner.load_result(run_dir).history
+    return {
+        "test": {k: metrics["test"][k] for k in ("accuracy", "log_loss")},
+        "best_epoch": metrics["best"]["epoch"],
+        "train_loss": [r["train_loss"] for r in history],
+        "val_loss": [r["val_loss"] for r in history],
+    }
+
+
+def _assert_same_run(got: Path, want: Path) -> None:
+    a, b = _numbers(got), _numbers(want)
+    assert a["test"]["accuracy"] == b["test"]["accuracy"]
+    assert a["best_epoch"] == b["best_epoch"]
+    for key in ("train_loss", "val_loss"):
+        assert a[key] == pytest.approx(b[key], rel=1e-5), key
+    assert a["test"]["log_loss"] == pytest.approx(b["test"]["log_loss"], rel=1e-5)
+    wa = torch.load(got / "checkpoints" / "last.pt", weights_only=True)["model"]
+    wb = torch.load(want / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for key in wb:
+        assert torch.allclose(wa[key], wb[key], rtol=1e-5, atol=1e-6), key
+
+
+@pytest.mark.slow
+def test_nproc_2_equals_one_process_and_only_rank_0_writes(
+    workers_see_tiny_data: list, tmp_path: Path
+) -> None:
+    ref = runner.run(
+        "cifar10-lenet", OVERRIDES, smoke=True, out=tmp_path / "ref", quiet=True, device="cpu"
+    )
+    out = tmp_path / "ddp"
+    argv = ["run", "cifar10-lenet", "--smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    assert cli.main([*argv, *SETS, "--nproc", "2"]) == 0
+    (run_dir,) = (out / "cifar10-lenet").iterdir()  # one run folder, written by rank 0
+    _assert_same_run(run_dir, ref.run_dir)
+    meta = json.loads((run_dir / "config.json").read_text())
+    assert meta["distributed"]["world_size"] == 2 and meta["distributed"]["backend"] == "gloo"
+    assert meta["distributed"]["threads_per_process"] >= 1
+    assert (run_dir / "report.html").exists()
+    leftovers = [p for p in (tmp_path / "tmp").rglob("*") if "tamrin-rank" in str(p)]
+    assert leftovers == []  # rank 1's private copy of the run is gone
+
+
+@pytest.mark.slow
+def test_a_killed_2_process_run_resumes_to_the_same_numbers(
+    workers_see_tiny_data: list, tmp_path: Path
+) -> None:
+    ref = runner.run(
+        "cifar10-lenet", OVERRIDES, smoke=True, out=tmp_path / "ref", quiet=True, device="cpu"
+    )
+    out = tmp_path / "killed"
+    argv = ["run", "cifar10-lenet", "--smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    cmd = launch.torchrun_command([*argv, *SETS], 2)
+    proc = subprocess.Popen(cmd, env=os.environ.copy())
+    try:
+        deadline = time.time() + 120
+        while not list(out.rglob("checkpoints/last.pt")) and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # somewhere in a later epoch
+    finally:
+        for pid in [*_descendants(proc.pid), proc.pid]:  # the workers run in their own sessions
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    (run_dir,) = (out / "cifar10-lenet").iterdir()
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+    assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
+    assert cli.main(["resume", str(run_dir), "--quiet", "--nproc", "2"]) == 0
+    _assert_same_run(run_dir, ref.run_dir)
+
+
+def test_launch_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--nproc must be >= 1"):
+        launch.check_launch(0, None, None)
+    with pytest.raises(ConfigError, match="needs --rdzv-endpoint"):
+        launch.check_launch(2, 2, None)
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        launch.check_launch(2, 2, "host1")
+    code = cli.main(["run", "study-init", "--smoke", "--nproc", "2", "--out", str(tmp_path)])
+    assert code == 2 and not any(tmp_path.iterdir())  # a study refuses --nproc, makes nothing
+
+
+def test_torchrun_command_passes_everything_but_the_launch_flags() -> None:
+    argv = ["run", "cifar10-lenet", "--nproc=2", "--set", "train.lr=0.1", "--nnodes", "3"]
+    assert launch.strip_launch_flags(argv) == ["run", "cifar10-lenet", "--set", "train.lr=0.1"]
+    one = launch.torchrun_command(argv, 2)
+    assert one[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+    assert one[one.index("--nproc-per-node") + 1] == "2"
+    assert one[-6:] == ["-m", "tamrin", "run", "cifar10-lenet", "--set", "train.lr=0.1"]
+    many = launch.torchrun_command(argv, 4, 3, "host1:29400")
+    assert "--standalone" not in many
+    assert many[many.index("--rdzv-endpoint") + 1] == "host1:29400"
+    assert many[many.index("--nnodes") + 1] == "3"
