@@ -67,6 +67,24 @@ def models(attention_dropout: float) -> tuple[torch.nn.Module, torch.nn.Module]:
     return ours, theirs
 
 
+def agreement(ids: torch.Tensor, mask: torch.Tensor, tol: float = 1e-4) -> dict[str, Any]:
+    """Both encoders' fp32 eval outputs on the batch's real (unpadded) tokens must agree: a
+    tokens/s ratio only compares two implementations of the same function."""
+    ours, theirs = models(0.1)
+    ours.eval()
+    theirs.eval()
+    with torch.no_grad():
+        a = ours(ids)[0]
+        b = theirs(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    diff = float((a[real] - b[real]).abs().max())
+    return {
+        "ok": diff <= tol,
+        "checked": f"fp32 eval hidden states on unpadded tokens, max |diff| <= {tol}",
+        "detail": f"max |diff| {diff:.2e}",
+    }
+
+
 def step_fn(
     model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, train: bool, bf16: bool, hf: bool
 ) -> Callable[[], None]:
@@ -136,7 +154,9 @@ def main() -> None:
         "steps_per_round": args.steps,
         "machine": machine(args.threads),
         "results": results,
+        "agreement": agreement(ids, mask),
     }
+    print(f"agreement: {record['agreement']['detail']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=1) + "\n")

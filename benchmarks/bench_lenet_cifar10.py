@@ -141,7 +141,9 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.55, help="validation accuracy to reach")
     parser.add_argument("--max-epochs", type=int, default=6, help="reference epoch cap")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results"), help="folder or .json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(cpu_cores())
     ds = load_images("cifar10", DataStore(args.data_dir))
@@ -178,9 +180,13 @@ def main() -> None:
             else None,
         },
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"lenet-cifar10-{platform.machine()}-{cpu_cores()}cores.json"
+    out = Path(args.out)  # a .json file (tamrin bench), or a folder for the default name
+    path = (
+        out
+        if out.suffix == ".json"
+        else out / f"lenet-cifar10-{platform.machine()}-{cpu_cores()}cores.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("images_per_s_ratio", "time_to_target_ratio")}))
     print(f"written {path}")

@@ -150,7 +150,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per precision")
     parser.add_argument("--warmup", type=int, default=3, help="discarded steps per precision")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results"), help="folder or .json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(cpu_cores())
     load_start = os.getloadavg()  # before we add our own load: the neighbours' share
@@ -198,9 +200,9 @@ def main() -> None:
             "host": platform.node(),
         },
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"precision-{cpu_tag(cpu.flags)}.json"
+    out = Path(args.out)  # a .json file (tamrin bench), or a folder for the default name
+    path = out if out.suffix == ".json" else out / f"precision-{cpu_tag(cpu.flags)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"auto -> {auto.name}: {auto.reason}")
     print(f"contended: {result['contended']} (loadavg at start {load_start[0]:.2f})")

@@ -33,6 +33,7 @@ LAYER = {  # lower number = higher layer (may be imported by larger numbers)
     "tuning": 7,  # tamrin tune: Optuna studies whose trials are runner runs
     "api": 8,
     "cli": 8,
+    "bench": 7,  # tamrin bench: runs benchmarks/ scripts, records and tables them
     "launch": 7,  # --nproc: the command again under torchrun (the CLI calls it)
     "__init__": 9,
     "__main__": 9,  # `python -m tamrin`: the CLI

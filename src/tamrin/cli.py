@@ -795,7 +795,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["status", "verify", "fetch"])
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir")
+    p = add(
+        "bench",
+        _cmd_bench,
+        "run the benchmark suite against its references",
+        description=(
+            "Run benchmarks/ (every one, or those named): each times tamrin and its reference\n"
+            "in one run, prints figures and ratios, appends a JSON line to\n"
+            "benchmarks/results/bench.jsonl and rewrites the summary table. Exits non-zero when\n"
+            "a benchmark fails or its reference computes a different result."
+        ),
+        examples="  tamrin bench --list\n  tamrin bench precision --quick     minutes\n"
+        "  tamrin bench                      the whole suite (hours)\n"
+        "  tamrin bench --table              the recorded table, nothing run",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--table", action="store_true", help="print the recorded table, run nothing")
+    p.add_argument("--quick", action="store_true", help="each benchmark's short check")
+    p.add_argument(
+        "--readme", action="store_true", help="also put the table into README.md (full runs)"
+    )
+    p.add_argument(
+        "--benchmarks", metavar="DIR", help="the benchmarks folder (default: checkout's)"
+    )
     return parser
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from tamrin import bench
+
+    chosen = bench.select(args.names)
+    if args.list:
+        for b in chosen:
+            needs = f"  [needs {b.needs}]" if b.needs else ""
+            print(f"{b.name:<11} {b.summary} ({b.script}){needs}")
+        return
+    if args.table:
+        print(bench.table(bench.latest(bench.benchmarks_dir(args.benchmarks), quick=args.quick)))
+        return
+    code = bench.run_suite(args.names, quick=args.quick, readme=args.readme, folder=args.benchmarks)
+    if code:
+        raise SystemExit(code)
 
 
 def _add_data_out_device(p: argparse.ArgumentParser, out_help: str) -> None:

@@ -2,7 +2,15 @@
 same numbers as one process, only rank 0 writes, and a killed 2-process run resumes.
 
 Weights agree to float32 all-reduce rounding (see tests/train/test_distributed.py); LeNet has no
-BatchNorm or dropout, whose per-rank statistics and masks one process cannot reproduce.
+BatchNorm or dropout, whose per-rank statistics and masks one process cannot reproduce. How close
+is close enough is measured, not assumed: oneDNN's float32 reductions depend on the thread count
+and the rows per kernel call, so one process at 1 and at 2 threads already differ (on this tiny
+LeNet after 6 epochs, measured: 5e-4 relative in the losses, 0.035 in the weights, chaos
+amplifying rounding; on real CIFAR-10 5e-5 in the weights after 40 steps, where DDP vs one
+process at equal threads differs by 4e-8: benchmarks/bench_ddp.py). The 2-process run must lie
+within twice that spread of a 1-process run; here it matches the 2-thread run to 2e-8 (losses)
+and 6e-8 (weights), whose kernels split the batch as the two ranks do. Resume must give the
+uninterrupted 2-process run's weights bit for bit.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import torch
 from tamrin import cli, launch, runner
 from tamrin.data import store
 from tamrin.errors import ConfigError
+from tamrin.train import device
 
 OVERRIDES = {
     "train.epochs": 6,
@@ -72,31 +81,49 @@ def _numbers(run_dir: Path) -> dict:
     }
 
 
-def _assert_same_run(got: Path, want: Path) -> None:
-    a, b = _numbers(got), _numbers(want)
-    assert a["test"]["accuracy"] == b["test"]["accuracy"]
-    assert a["best_epoch"] == b["best_epoch"]
-    for key in ("train_loss", "val_loss"):
-        assert a[key] == pytest.approx(b[key], rel=1e-5), key
-    assert a["test"]["log_loss"] == pytest.approx(b["test"]["log_loss"], rel=1e-5)
-    wa = torch.load(got / "checkpoints" / "last.pt", weights_only=True)["model"]
-    wb = torch.load(want / "checkpoints" / "last.pt", weights_only=True)["model"]
-    for key in wb:
-        assert torch.allclose(wa[key], wb[key], rtol=1e-5, atol=1e-6), key
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def _gap(a_dir: Path, b_dir: Path) -> dict[str, float]:
+    """The largest relative loss difference and absolute weight difference of two runs."""
+    a, b = _numbers(a_dir), _numbers(b_dir)
+    pairs = [*zip(a["train_loss"], b["train_loss"], strict=True)]
+    pairs += [*zip(a["val_loss"], b["val_loss"], strict=True)]
+    pairs += [(a["test"]["log_loss"], b["test"]["log_loss"])]
+    wa, wb = _weights(a_dir), _weights(b_dir)
+    return {
+        "loss": max(abs(x - y) / abs(y) for x, y in pairs),
+        "weights": max(float((wa[k] - wb[k]).abs().max()) for k in wb),
+    }
+
+
+def _reference(tmp_path: Path, threads: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The recipe in this one process, on `threads` intra-op threads."""
+    monkeypatch.setattr(device, "cpu_cores", lambda: threads)
+    out = tmp_path / f"ref-{threads}"
+    return runner.run(
+        "cifar10-lenet", OVERRIDES, smoke=True, out=out, quiet=True, device="cpu"
+    ).run_dir
 
 
 @pytest.mark.slow
 def test_nproc_2_equals_one_process_and_only_rank_0_writes(
-    workers_see_tiny_data: list, tmp_path: Path
+    workers_see_tiny_data: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ref = runner.run(
-        "cifar10-lenet", OVERRIDES, smoke=True, out=tmp_path / "ref", quiet=True, device="cpu"
-    )
     out = tmp_path / "ddp"
     argv = ["run", "cifar10-lenet", "--smoke", "--quiet", "--device", "cpu", "--out", str(out)]
     assert cli.main([*argv, *SETS, "--nproc", "2"]) == 0
     (run_dir,) = (out / "cifar10-lenet").iterdir()  # one run folder, written by rank 0
-    _assert_same_run(run_dir, ref.run_dir)
+    refs = [_reference(tmp_path, threads, monkeypatch) for threads in (1, 2)]
+    spread = _gap(*refs)  # one process against itself at another thread count
+    gaps = [_gap(run_dir, ref) for ref in refs]
+    assert min(g["loss"] for g in gaps) <= max(2 * spread["loss"], 1e-6), (gaps, spread)
+    assert min(g["weights"] for g in gaps) <= max(2 * spread["weights"], 1e-6), (gaps, spread)
+    test_accuracy = _numbers(run_dir)["test"]["accuracy"]
+    assert test_accuracy in {_numbers(ref)["test"]["accuracy"] for ref in refs}
+    history = _numbers(run_dir)["train_loss"]
+    assert history[-1] < history[0]
     meta = json.loads((run_dir / "config.json").read_text())
     assert meta["distributed"]["world_size"] == 2 and meta["distributed"]["backend"] == "gloo"
     assert meta["distributed"]["threads_per_process"] >= 1
@@ -109,11 +136,12 @@ def test_nproc_2_equals_one_process_and_only_rank_0_writes(
 def test_a_killed_2_process_run_resumes_to_the_same_numbers(
     workers_see_tiny_data: list, tmp_path: Path
 ) -> None:
-    ref = runner.run(
-        "cifar10-lenet", OVERRIDES, smoke=True, out=tmp_path / "ref", quiet=True, device="cpu"
-    )
+    whole = tmp_path / "whole"
+    argv = ["run", "cifar10-lenet", "--smoke", "--quiet", "--device", "cpu"]
+    assert cli.main([*argv, "--out", str(whole), *SETS, "--nproc", "2"]) == 0
+    (ref,) = (whole / "cifar10-lenet").iterdir()
     out = tmp_path / "killed"
-    argv = ["run", "cifar10-lenet", "--smoke", "--quiet", "--device", "cpu", "--out", str(out)]
+    argv += ["--out", str(out)]
     cmd = launch.torchrun_command([*argv, *SETS], 2)
     proc = subprocess.Popen(cmd, env=os.environ.copy())
     try:
@@ -130,7 +158,10 @@ def test_a_killed_2_process_run_resumes_to_the_same_numbers(
     assert (run_dir / "checkpoints" / "last.pt").exists()
     assert not (run_dir / "metrics.json").exists(), "the run finished before it was killed"
     assert cli.main(["resume", str(run_dir), "--quiet", "--nproc", "2"]) == 0
-    _assert_same_run(run_dir, ref.run_dir)
+    for key, w in _weights(ref).items():  # the same processes and kernels: bit for bit
+        assert torch.equal(_weights(run_dir)[key], w), key
+    assert _gap(run_dir, ref)["loss"] < 1e-9  # epoch sums resumed mid-epoch add up differently
+    assert _numbers(run_dir)["test"] == _numbers(ref)["test"]
 
 
 def test_launch_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
