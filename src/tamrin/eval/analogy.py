@@ -31,7 +31,7 @@ human scores, OOV pairs skipped and counted).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -106,11 +106,27 @@ def read_word_pairs(path: str | Path, delimiter: str = "\t") -> list[tuple[str, 
 # ------------------------------------------------------------------------------ vocabulary
 
 
+class _LowercaseRows:
+    """folded word -> row, read from the vectors' own word index without building a folded dict:
+    valid when every word of the first `clip` survives `upper().lower()` unchanged (GloVe,
+    word2vec trained on lowercased text), so the one word that folds to KEY is KEY.lower()."""
+
+    def __init__(self, index: Mapping[str, int], clip: int) -> None:
+        self.index, self.clip = index, clip
+
+    def get(self, key: str, default: int = -1) -> int:
+        word = key.lower()
+        row = self.index.get(word)
+        if row is None or row >= self.clip or word.upper() != key:
+            return default
+        return row
+
+
 @dataclass
 class _Vocab:
     """The words evaluation may use: the first `clip` rows, matched case-folded or as they are."""
 
-    key_to_row: dict[str, int]  # folded word -> its first (most frequent) row
+    key_to_row: dict[str, int] | _LowercaseRows  # folded word -> first (most frequent) row
     fold: np.ndarray  # (clip,) int64: row -> the first row of its folded spelling
     clip: int
     case_insensitive: bool
@@ -129,14 +145,21 @@ def _vocab(wv: WordVectors, restrict_vocab: int | None, case_insensitive: bool) 
     hit = _VOCABS.get(cache_key)
     if hit is not None and hit[0] is wv:
         return hit[1]
-    keys = [w.upper() for w in wv.words[:clip]] if case_insensitive else wv.words[:clip]
-    # first (most frequent) row of each key wins: later pairs of the reversed zip overwrite
-    key_to_row = dict(zip(reversed(keys), range(clip - 1, -1, -1), strict=True))
-    if len(key_to_row) == clip:  # every key once (GloVe is lowercased): row i is its own
-        fold = np.arange(clip, dtype=np.int64)
+    words = wv.words[:clip]
+    joined = "\n".join(words)  # str methods on one string run in C, not once per word
+    folded = joined.upper() if case_insensitive else joined
+    if case_insensitive and folded.lower() == joined and len(wv.index) == len(wv.words):
+        # lowercase vocabulary, no word repeated: folding is one-to-one (GloVe 6B); no dict built
+        vocab = _Vocab(_LowercaseRows(wv.index, clip), np.arange(clip, dtype=np.int64), clip, True)
     else:
-        fold = np.fromiter((key_to_row[k] for k in keys), dtype=np.int64, count=clip)
-    vocab = _Vocab(key_to_row, fold, clip, case_insensitive)
+        keys = folded.split("\n") if len(words) else []
+        # first (most frequent) row of each key wins: later pairs of the reversed zip overwrite
+        key_to_row = dict(zip(reversed(keys), range(clip - 1, -1, -1), strict=True))
+        if len(key_to_row) == clip:  # every key once: row i is its own
+            fold = np.arange(clip, dtype=np.int64)
+        else:
+            fold = np.fromiter((key_to_row[k] for k in keys), dtype=np.int64, count=clip)
+        vocab = _Vocab(key_to_row, fold, clip, case_insensitive)
     _VOCABS.clear()  # keep one: the vectors of a run
     _VOCABS[cache_key] = (wv, vocab)
     return vocab
