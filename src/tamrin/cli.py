@@ -196,7 +196,21 @@ def _cmd_run(args: argparse.Namespace) -> None:
         workers=args.workers,
         tensorboard=args.tensorboard,
         origin=origin,
+        claims=_cell_claims(args.storage),
     )
+
+
+def _cell_claims(storage: str | None) -> Any:
+    """--storage URL: a factory of the Optuna store through which machines share a study's
+    cells (None: the study runs its cells here alone)."""
+    if storage is None:
+        return None
+    from tamrin.tuning.cells import OptunaCellClaims
+    from tamrin.tuning.storage import check_storage
+
+    url = check_storage(storage)
+    assert url is not None
+    return lambda identity: OptunaCellClaims(url, identity)
 
 
 def _launched(args: argparse.Namespace, *, study: bool = False) -> bool:
@@ -651,6 +665,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set values still apply on top",
     )
     _add_launch(p)
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="studies: share the cells with the same command on other machines through this "
+        "database (postgresql://USER@HOST:PORT/DB); each cell runs once, every machine reports",
+    )
     p.add_argument("--help-config", action="store_true", help="print every config key and exit")
     p.add_argument(
         "--print-config",
@@ -807,7 +827,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         examples="  tamrin bench --list\n  tamrin bench precision --quick     minutes\n"
         "  tamrin bench                      the whole suite (hours)\n"
-        "  tamrin bench --table              the recorded table, nothing run",
+        "  tamrin bench --table              the recorded table, nothing run\n"
+        "  tamrin bench --table --readme     ... and put it into README.md",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -831,8 +852,9 @@ def _cmd_bench(args: argparse.Namespace) -> None:
             needs = f"  [needs {b.needs}]" if b.needs else ""
             print(f"{b.name:<11} {b.summary} ({b.script}){needs}")
         return
-    if args.table:
-        print(bench.table(bench.latest(bench.benchmarks_dir(args.benchmarks), quick=args.quick)))
+    if args.table:  # with --readme: the README's block rewritten from the recorded lines
+        folder = bench.benchmarks_dir(args.benchmarks)
+        print(bench.write_summary(folder, readme=args.readme and not args.quick, quick=args.quick))
         return
     code = bench.run_suite(args.names, quick=args.quick, readme=args.readme, folder=args.benchmarks)
     if code:

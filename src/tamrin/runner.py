@@ -312,8 +312,12 @@ def run(
     workers: int | None = None,
     tensorboard: bool = False,
     origin: Mapping[str, Any] | None = None,
+    claims: Callable[[str], Any] | None = None,
 ) -> Any:
     """Run `name`, a recipe or a study: the one dispatch the CLI, the API and tests call.
+
+    `claims` (studies only) shares the study's cells with workers on other machines
+    (`tamrin.studies.grid.CellClaims`; the CLI's `--storage URL` makes Optuna's).
 
     `origin` says where the overrides came from (`--from-study`: the study and its best trial)
     and is recorded in each run's config.json.
@@ -354,6 +358,12 @@ def run(
             workers=workers,
             quiet=quiet,
             tensorboard=tensorboard,
+            claims=claims,
+        )
+    if claims is not None:
+        raise ConfigError(
+            f"{name} is a recipe: --storage shares a study's cells between machines "
+            f"(tamrin tune takes its own --storage)"
         )
     recipe = registry.get(name)
     n_seeds = 1 if seeds is None else seeds

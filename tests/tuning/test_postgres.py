@@ -165,3 +165,41 @@ def test_unreachable_database_is_a_one_line_error_that_writes_nothing(
     assert "Traceback" not in err
     assert "127.0.0.1:1" in lines[0] or "storage" in lines[0].lower(), lines[0]
     assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_two_machines_share_a_studys_cells_through_postgres(
+    postgres_url: str, real_fashion_mnist: str, tmp_path: Path
+) -> None:
+    """`tamrin run STUDY --storage URL` twice at once (two machines' worth): every cell runs in
+    exactly one of them, and both write the whole study's report from the shared results."""
+    env = _tamrin_env(tmp_path, real_fashion_mnist)
+    args = ["run", "study-loss", "--smoke", "--seeds", "2", "-q", "--storage", postgres_url]
+    workers = [_tamrin([*args, "--out", str(tmp_path / m)], env, tmp_path) for m in ("a", "b")]
+    results = _wait_all(workers)
+    logs = "\n".join(f"worker {i} (exit {c}):\n{err}" for i, (c, _, err) in enumerate(results))
+    assert [code for code, _, _ in results] == [0, 0], logs
+
+    (study_a,), (study_b,) = ((tmp_path / m / "study-loss").iterdir() for m in ("a", "b"))
+    cells = [c["dir"] for c in json.loads((study_a / "study.json").read_text())["cells"]]
+    assert len(cells) == 8  # 4 variants × 2 seeds
+
+    def trained_here(study: Path) -> set[str]:  # cells with checkpoints were run on this machine
+        return {c for c in cells if (study / c / "checkpoints").is_dir()}
+
+    ran_a, ran_b = trained_here(study_a), trained_here(study_b)
+    assert ran_a.isdisjoint(ran_b) and ran_a | ran_b == set(cells), (ran_a, ran_b, logs)
+    assert ran_a and ran_b, "one worker ran every cell: they did not overlap"
+    summaries = [json.loads((s / "summary.json").read_text()) for s in (study_a, study_b)]
+    for summary in summaries:
+        assert all(set(v["status"]) == {"completed"} for v in summary["variants"]), summary
+    assert [v["metric"] for v in summaries[0]["variants"]] == [
+        v["metric"] for v in summaries[1]["variants"]
+    ]  # the same numbers in both reports
+    assert (study_a / "report.html").is_file() and (study_b / "report.html").is_file()
+
+    identity = json.loads((study_a / "study.json").read_text())["shared"]["identity"]
+    trials = optuna.load_study(study_name=identity, storage=postgres_url).get_trials()
+    done = [t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(done) == sorted(cells)  # each cell completed once in the database

@@ -106,27 +106,39 @@ def read_word_pairs(path: str | Path, delimiter: str = "\t") -> list[tuple[str, 
 # ------------------------------------------------------------------------------ vocabulary
 
 
-class _LowercaseRows:
-    """folded word -> row, read from the vectors' own word index without building a folded dict:
-    valid when every word of the first `clip` survives `upper().lower()` unchanged (GloVe,
-    word2vec trained on lowercased text), so the one word that folds to KEY is KEY.lower()."""
+class _FoldedRows:
+    """folded word -> first row, read from the vectors' own word index plus a small table of
+    the words that do not survive `upper().lower()` (capitals, ß, ı, ligatures …), so no
+    300k-entry folded dict is built per call. Any word folding to KEY is either KEY.lower()
+    (it survives the round trip) or one of the irregular words."""
 
-    def __init__(self, index: Mapping[str, int], clip: int) -> None:
-        self.index, self.clip = index, clip
+    def __init__(self, index: Mapping[str, int], clip: int, irregular: Mapping[str, int]) -> None:
+        self.index, self.clip, self.irregular = index, clip, irregular
 
     def get(self, key: str, default: int = -1) -> int:
+        best = self.irregular.get(key, self.clip)
         word = key.lower()
         row = self.index.get(word)
-        if row is None or row >= self.clip or word.upper() != key:
-            return default
-        return row
+        if row is not None and row < best and word.upper() == key:
+            best = row
+        return best if best < self.clip else default
+
+
+def _irregular_rows(words: Sequence[str]) -> list[int]:
+    """Rows whose word changes under `upper().lower()`. Only words with a capital or a
+    non-ASCII byte can; numpy finds those rows in the UTF-8 bytes of all words at once."""
+    data = np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+    suspect = np.flatnonzero((data >= 0x80) | ((data >= ord("A")) & (data <= ord("Z"))))
+    ends = np.flatnonzero(data == ord("\n"))  # row r ends at ends[r]
+    rows = np.unique(np.searchsorted(ends, suspect))  # the row of each suspect byte
+    return [int(r) for r in rows if words[r].upper().lower() != words[r]]
 
 
 @dataclass
 class _Vocab:
     """The words evaluation may use: the first `clip` rows, matched case-folded or as they are."""
 
-    key_to_row: dict[str, int] | _LowercaseRows  # folded word -> first (most frequent) row
+    key_to_row: dict[str, int] | _FoldedRows  # folded word -> first (most frequent) row
     fold: np.ndarray  # (clip,) int64: row -> the first row of its folded spelling
     clip: int
     case_insensitive: bool
@@ -146,13 +158,22 @@ def _vocab(wv: WordVectors, restrict_vocab: int | None, case_insensitive: bool) 
     if hit is not None and hit[0] is wv:
         return hit[1]
     words = wv.words[:clip]
-    joined = "\n".join(words)  # str methods on one string run in C, not once per word
-    folded = joined.upper() if case_insensitive else joined
-    if case_insensitive and folded.lower() == joined and len(wv.index) == len(wv.words):
-        # lowercase vocabulary, no word repeated: folding is one-to-one (GloVe 6B); no dict built
-        vocab = _Vocab(_LowercaseRows(wv.index, clip), np.arange(clip, dtype=np.int64), clip, True)
+    if case_insensitive and len(wv.index) == len(wv.words):  # no word repeated
+        irregular: dict[str, int] = {}
+        odd = _irregular_rows(words)
+        for row in odd:  # first (most frequent) row of each folded key wins
+            irregular.setdefault(words[row].upper(), row)
+        rows = _FoldedRows(wv.index, clip, irregular)
+        fold = np.arange(clip, dtype=np.int64)
+        for row in odd:  # an irregular word and the words folding with it share a first row
+            key = words[row].upper()
+            first, regular = rows.get(key), wv.index.get(key.lower(), clip)
+            fold[row] = first
+            if regular < clip and words[regular].upper() == key:
+                fold[regular] = first
+        vocab = _Vocab(rows, fold, clip, True)
     else:
-        keys = folded.split("\n") if len(words) else []
+        keys = [w.upper() for w in words] if case_insensitive else list(words)
         # first (most frequent) row of each key wins: later pairs of the reversed zip overwrite
         key_to_row = dict(zip(reversed(keys), range(clip - 1, -1, -1), strict=True))
         if len(key_to_row) == clip:  # every key once: row i is its own

@@ -9,25 +9,55 @@ runs/<study>/<YYYYmmdd-HHMMSS>/
 
 Cells run in worker processes, one core each, when the machine has more than one core; a
 finished cell is never rerun, so `tamrin resume STUDY_DIR` continues a killed study.
+
+Across machines (`tamrin run STUDY --storage URL` on each), the cells are shared through
+`CellClaims` (`tamrin.tuning.cells`: enqueued trials of one Optuna study in a database): each
+worker runs the cells it claims, each cell is run by exactly one worker, and every worker then
+collects the others' run files into its own study folder and writes the same report.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tamrin import registry, rundir, runner
 from tamrin.errors import RunInterrupted
 from tamrin.registry import StudySpec, Variant
+
+
+class CellClaims(Protocol):
+    """Cells shared with workers on other machines: each is run by exactly one of them."""
+
+    def agree(self, key: str, value: Any) -> Any:
+        """The first worker's `value` for `key` (this one's when it is the first)."""
+        ...
+
+    def claim(self, cells: Sequence[str]) -> Iterator[str]:
+        """The cells this worker is to run, one at a time, until none is left unclaimed."""
+        ...
+
+    def publish(self, cell: str, files: Mapping[str, str], *, failed: bool = False) -> None:
+        """The claimed cell is done here: its run files (or that it failed) for the others."""
+        ...
+
+    def collect(self, cells: Sequence[str]) -> dict[str, Mapping[str, str]]:
+        """Every cell's run files, once each is finished wherever it ran (waits)."""
+        ...
+
+
+SHARED_FILES = (rundir.CONFIG, rundir.METRICS, rundir.HISTORY)  # what the study report reads
 
 
 @dataclass(repr=False)
@@ -103,8 +133,12 @@ def run_study(
     workers: int | None = None,
     quiet: bool = False,
     tensorboard: bool = False,
+    claims: Callable[[str], CellClaims] | None = None,
 ) -> StudyResult:
     """Run study `name` (`seeds` per variant, default the spec's) and write its report.
+
+    `claims(identity)` shares the cells with workers on other machines (see the module
+    docstring); `identity` names this study, the same for the same command on every machine.
 
     `overrides` apply to every cell on top of the study's own budget (e.g. `train.epochs=3`).
     Every input (seeds, each variant's resolved config, device, data) is checked before the
@@ -131,6 +165,10 @@ def run_study(
         "started": datetime.now().isoformat(timespec="seconds"),
         "cells": _cells(spec, seed_list),
     }
+    identity = study_identity(meta)
+    shared = claims(identity) if claims is not None else None  # opened before any folder
+    if shared is not None:
+        meta["shared"] = {"identity": identity}
     recipe = registry.get(spec.recipe)
     requests = set()
     for v in spec.variants:  # every variant's config, device and data now: a bad input fails here
@@ -142,9 +180,11 @@ def run_study(
         # becomes the machine's answer here (cells then skip the per-model probe).
         from tamrin.train.device import resolve_device, resolve_precision
 
-        chosen = resolve_precision("auto", resolve_device(device))
-        meta["overrides"]["train.precision"] = chosen.name
-        meta["precision"] = chosen.record()
+        chosen = resolve_precision("auto", resolve_device(device)).record()
+        if shared is not None:  # the first machine's answer, on every machine
+            chosen = shared.agree("precision", chosen)
+        meta["overrides"]["train.precision"] = chosen["name"]
+        meta["precision"] = chosen
     study_dir = Path(out) / name / datetime.now().strftime("%Y%m%d-%H%M%S")
     n = 1
     while study_dir.exists():
@@ -152,7 +192,14 @@ def run_study(
         study_dir = study_dir.with_name(f"{study_dir.name.split('-n')[0]}-n{n}")
     study_dir.mkdir(parents=True)
     rundir.write_json(study_dir / rundir.STUDY, meta)
-    return _execute(study_dir, workers=workers, quiet=quiet)
+    return _execute(study_dir, workers=workers, quiet=quiet, claims=shared)
+
+
+def study_identity(meta: Mapping[str, Any]) -> str:
+    """`<study>-<hash>`: the same for the same study, seeds, smoke and overrides anywhere."""
+    keys = ("study", "spec", "seeds", "smoke", "overrides")
+    text = json.dumps({k: meta.get(k) for k in keys}, sort_keys=True, default=str)
+    return f"{meta['study']}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def resume_study(
@@ -180,19 +227,21 @@ def _cell_overrides(spec: StudySpec, variant: Variant, meta: Mapping[str, Any]) 
     return merged
 
 
-def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResult:
+def _execute(
+    study_dir: Path, *, workers: int | None, quiet: bool, claims: CellClaims | None = None
+) -> StudyResult:
     from tamrin.eval.report import summarize_study, write_study_report
     from tamrin.train.device import cpu_cores
 
     meta = read_study(study_dir)
     spec = spec_from_dict(meta["spec"])
     variants = {v.label: v for v in spec.variants}
-    todo = []
-    for cell in meta["cells"]:
-        run_dir = study_dir / cell["dir"]
-        if runner.is_finished(run_dir):
-            continue
+    cells = {cell["dir"]: cell for cell in meta["cells"]}
+
+    def prepare(name: str) -> Path:
+        run_dir = study_dir / name
         if not rundir.is_run_dir(run_dir):
+            cell = cells[name]
             runner.create_run(
                 run_dir,
                 spec.recipe,
@@ -203,13 +252,18 @@ def _execute(study_dir: Path, *, workers: int | None, quiet: bool) -> StudyResul
                 device=meta.get("device", "auto"),
                 tensorboard=bool(meta.get("tensorboard", False)),
             )
-        todo.append(run_dir)
+        return run_dir
+
+    todo = [] if claims else [prepare(n) for n in cells if not runner.is_finished(study_dir / n)]
     cores = cpu_cores()
-    n_workers = max(1, min(workers or cores, cores, len(todo) or 1))
+    n_workers = 1 if claims else max(1, min(workers or cores, cores, len(todo) or 1))
     t0 = time.perf_counter()
     interrupted = False
     try:
-        _run_cells(todo, n_workers, quiet=quiet, title=meta["study"])
+        if claims is not None:
+            _run_shared(study_dir, list(cells), prepare, claims, quiet=quiet, title=meta["study"])
+        else:
+            _run_cells(todo, n_workers, quiet=quiet, title=meta["study"])
     except (KeyboardInterrupt, RunInterrupted):
         interrupted = True
     elapsed = time.perf_counter() - t0
@@ -250,6 +304,38 @@ def _run_cells(todo: list[Path], n_workers: int, *, quiet: bool, title: str) -> 
                     advance(Path(fut.result()))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # let running cells save, drop the rest
+
+
+def _run_shared(
+    study_dir: Path,
+    names: list[str],
+    prepare: Callable[[str], Path],
+    claims: CellClaims,
+    *,
+    quiet: bool,
+    title: str,
+) -> None:
+    """Run the cells this worker claims (one at a time), then gather every other worker's."""
+    with _bar(quiet, f"{title} (shared)", len(names)) as advance:
+        for name in claims.claim(names):
+            run_dir = prepare(name)
+            try:
+                _cell(str(run_dir))
+            except BaseException:
+                claims.publish(name, {}, failed=True)  # another worker may take it up again
+                raise
+            claims.publish(
+                name,
+                {f: (run_dir / f).read_text() for f in SHARED_FILES if (run_dir / f).is_file()},
+            )
+            advance(run_dir)
+    for name, files in claims.collect(names).items():
+        run_dir = study_dir / name
+        if runner.is_finished(run_dir):
+            continue  # run here
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for file, text in files.items():
+            rundir.write_text(run_dir / file, text)
 
 
 def _pin(cores: Any) -> None:
