@@ -16,6 +16,7 @@ import hashlib
 import io
 import pickle
 import struct
+import sys
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -271,3 +272,20 @@ def tiny_data(
     datasets.clear_loaded()
     yield root
     datasets.clear_loaded()
+
+
+@pytest.fixture
+def tiny_cli(tiny_data: Path, tmp_path: Path) -> list[str]:
+    """A command line that runs `tamrin ARGS` in a child process on the tiny data: a script
+    that loads this process's tiny catalog before the CLI (`[*tiny_cli, "run", ...]`)."""
+    from tamrin.data import store
+
+    catalog = tmp_path / "catalog.pkl"
+    catalog.write_bytes(pickle.dumps(store.CATALOG))
+    script = tmp_path / "tiny_cli.py"
+    script.write_text(
+        "import pickle, sys\nfrom tamrin.data import store\n"
+        "store.CATALOG = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "from tamrin.cli import main\nsys.exit(main(sys.argv[2:]))\n"
+    )
+    return [sys.executable, str(script), str(catalog)]

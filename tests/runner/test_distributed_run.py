@@ -18,10 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +27,6 @@ import pytest
 import torch
 
 from tamrin import cli, launch, runner
-from tamrin.data import store
 from tamrin.errors import ConfigError
 from tamrin.train import device
 
@@ -44,21 +41,15 @@ SETS = [a for k, v in OVERRIDES.items() for a in ("--set", f"{k}={v}")]
 
 
 @pytest.fixture
-def workers_see_tiny_data(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
-    """torchrun's workers load the tiny data's catalog (a script they start instead of
+def workers_see_tiny_data(
+    tiny_cli: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """torchrun's workers load the tiny data's catalog (`tiny_cli`'s script, started instead of
     `-m tamrin`), and keep their private run copies under a temp folder the test can inspect."""
-    catalog = tmp_path / "catalog.pkl"
-    catalog.write_bytes(pickle.dumps(store.CATALOG))
-    script = tmp_path / "worker.py"
-    script.write_text(
-        "import pickle, sys\nfrom tamrin.data import store\n"
-        "store.CATALOG = pickle.loads(open(sys.argv[1], 'rb').read())\n"
-        "from tamrin.cli import main\nsys.exit(main(sys.argv[2:]))\n"
-    )
-    monkeypatch.setattr(launch, "ENTRY", (str(script), str(catalog)))
+    monkeypatch.setattr(launch, "ENTRY", tuple(tiny_cli[1:]))
     (tmp_path / "tmp").mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    return [sys.executable, str(script), str(catalog)]
+    return tiny_cli
 
 
 def _descendants(pid: int) -> list[int]:

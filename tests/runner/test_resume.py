@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +14,6 @@ import pytest
 import torch
 
 from tamrin import runner
-from tamrin.data import store
 from tamrin.errors import RunDirError, RunInterrupted
 
 # LeNet at full width on the tiny CIFAR-10 fixture, enough epochs to interrupt in the middle.
@@ -76,20 +73,11 @@ def test_ctrl_c_saves_and_resume_matches(tiny_data: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_kill_9_mid_run_then_resume_matches(tiny_data: Path, tmp_path: Path) -> None:
+def test_kill_9_mid_run_then_resume_matches(tiny_cli: list[str], tmp_path: Path) -> None:
     ref = runner.run("cifar10-lenet", OVERRIDES, smoke=True, out=tmp_path / "ref", quiet=True)
     out = tmp_path / "killed"
     sets = [a for k, v in OVERRIDES.items() for a in ("--set", f"{k}={v}")]
-    # The child process uses the tiny data's catalog, as this process does (see conftest).
-    catalog = tmp_path / "catalog.pkl"
-    catalog.write_bytes(pickle.dumps(store.CATALOG))
-    launcher = tmp_path / "launch.py"
-    launcher.write_text(
-        "import pickle, sys\nfrom tamrin.data import store\n"
-        "store.CATALOG = pickle.loads(open(sys.argv[1], 'rb').read())\n"
-        "from tamrin.cli import main\nsys.exit(main(sys.argv[2:]))\n"
-    )
-    tamrin_cli = [sys.executable, str(launcher), str(catalog)]
+    tamrin_cli = tiny_cli  # the child process uses the tiny data's catalog, as this one does
     cmd = [*tamrin_cli, "run", "cifar10-lenet", "--smoke", "--quiet", "--out", str(out), *sets]
     proc = subprocess.Popen(cmd, env=os.environ.copy())
     try:
