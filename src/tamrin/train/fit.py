@@ -243,9 +243,7 @@ def fit(
                     sums["count"] += n
                 check = (b + 1) % LOG_EVERY == 0
                 nonfinite = check and not torch.isfinite(sums["loss"]).item()
-                if world.distributed and not check:
-                    nonfinite = False
-                elif world.distributed:
+                if check and world.distributed:  # every rank breaks at the same batch
                     (nonfinite,) = distributed.any_rank(nonfinite, device=device)
                 if nonfinite:
                     break  # handled below, after the loop
