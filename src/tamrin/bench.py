@@ -275,16 +275,10 @@ def select(names: Sequence[str]) -> list[Benchmark]:
 
 
 def machine() -> dict[str, Any]:
-    """Where it ran: CPU model, the flags that decide bf16, cores, load."""
-    from tamrin.train.device import BF16_FLAGS, cpu_cores, read_cpuinfo
+    """Where it ran: what every run records (CPU model, cores, speed flags, GPU), and the load."""
+    from tamrin.train.device import machine as run_machine
 
-    cpu = read_cpuinfo()
-    return {
-        "cpu": cpu.model,
-        "flags": [f for f in ("avx2", "avx512f", *BF16_FLAGS) if f in cpu.flags],
-        "cores": cpu_cores(),
-        "load_1m": round(os.getloadavg()[0], 2),
-    }
+    return {**run_machine(), "load_1m": round(os.getloadavg()[0], 2)}
 
 
 def run_one(bench: Benchmark, folder: Path, *, quick: bool = False) -> dict[str, Any]:
